@@ -1,0 +1,3 @@
+"""Mediagate: a self-hosted generative-media API server."""
+
+__version__ = "0.1.0"

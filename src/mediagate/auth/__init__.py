@@ -1,0 +1,1 @@
+"""API keys, bearer authentication, scopes and the identity exchange."""

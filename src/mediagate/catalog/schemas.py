@@ -1,0 +1,81 @@
+"""The shape of ``catalog.json`` (validated on load, so a bad operator file fails at start-up)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Product = Literal["image", "video", "music"]
+InputKind = Literal["text", "image"]
+
+
+class Route(BaseModel):
+    """One way to serve a model: a provider, its model name, and how our parameters map."""
+
+    provider: str
+    upstream: str
+    params: dict[str, object] = Field(default_factory=dict)
+
+
+class Model(BaseModel):
+    id: str
+    product: Product
+    credits: int = Field(ge=0)
+    notes: str = ""
+    inputs: list[InputKind] = Field(default_factory=lambda: ["text"])
+    resolutions: list[str] = Field(default_factory=list)
+    durations: list[int] = Field(default_factory=list)
+    base_duration: int | None = None
+    # Absolute per-unit prices at a resolution (e.g. veo3 1080p = 350) ...
+    resolution_credits: dict[str, int] = Field(default_factory=dict)
+    # ... or multipliers of the base price (e.g. ~1.8x at 1080p).
+    resolution_multipliers: dict[str, float] = Field(default_factory=dict)
+    image_to_video_multiplier: float | None = None
+    routes: list[Route] = Field(default_factory=list)
+
+    @property
+    def accepts_text(self) -> bool:
+        return "text" in self.inputs
+
+    @property
+    def needs_image(self) -> bool:
+        return self.inputs == ["image"]
+
+
+class ProductInfo(BaseModel):
+    unit: str
+    counts: list[int] = Field(default_factory=lambda: [1])
+    default_resolution: str | None = None
+    default_aspect_ratio: str | None = None
+    default_duration: int | None = None
+
+
+class Plan(BaseModel):
+    requests_per_minute: int
+    byok: bool = False
+    # None means unlimited.
+    daily_quotas: dict[str, int | None] = Field(default_factory=dict)
+
+
+class JobDefaults(BaseModel):
+    max_attempts: int = 3
+    timeout_seconds: int = 600
+
+
+class Catalog(BaseModel):
+    price_version: str
+    products: dict[Product, ProductInfo]
+    models: list[Model]
+    plans: dict[str, Plan]
+    jobs: JobDefaults = Field(default_factory=JobDefaults)
+
+    def model(self, model_id: str) -> Model | None:
+        return self._by_id().get(model_id)
+
+    def _by_id(self) -> dict[str, Model]:
+        cached: dict[str, Model] | None = getattr(self, "_index", None)
+        if cached is None:
+            cached = {m.id: m for m in self.models}
+            object.__setattr__(self, "_index", cached)
+        return cached

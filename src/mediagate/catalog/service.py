@@ -1,0 +1,82 @@
+"""Catalog use cases shared by every surface: find a model, check a request against it, price it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mediagate.catalog.pricing import Quote, Units, quote, resolve_units
+from mediagate.catalog.schemas import Catalog, Model
+from mediagate.errors import Conflict, InvalidRequest, NotFound
+
+
+@dataclass(frozen=True)
+class Priced:
+    model: Model
+    units: Units
+    quote: Quote
+
+
+class CatalogService:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def model(self, model_id: str) -> Model:
+        model = self.catalog.model(model_id)
+        if model is None:
+            raise NotFound(
+                f"unknown model {model_id!r}; GET /v1/models/list lists them",
+                code="model_not_found",
+                model=model_id,
+            )
+        return model
+
+    def check_price_version(self, price_version: str | None) -> None:
+        if price_version is not None and price_version != self.catalog.price_version:
+            raise Conflict(
+                f"price_version {price_version!r} is stale; the current one is "
+                f"{self.catalog.price_version!r}",
+                code="price_version_mismatch",
+                current_price_version=self.catalog.price_version,
+            )
+
+    def price(
+        self,
+        model_id: str,
+        *,
+        product: str | None,
+        units: dict[str, Any] | None,
+        input_count: int,
+        prompt: str | None,
+        require_prompt: bool,
+        price_version: str | None,
+    ) -> Priced:
+        """Validate a generation request against the catalog and price it."""
+        self.check_price_version(price_version)
+        model = self.model(model_id)
+        if product is not None and product != model.product:
+            raise InvalidRequest(
+                f"{model.id} is a {model.product} model, not {product}",
+                code="product_mismatch",
+                field="product",
+            )
+        if input_count and "image" not in model.inputs:
+            raise InvalidRequest(
+                f"{model.id} takes no input images",
+                code="invalid_request",
+                field="input_image_urls",
+            )
+        if model.needs_image and not input_count:
+            raise InvalidRequest(
+                f"{model.id} needs at least one input image",
+                code="invalid_request",
+                field="input_image_urls",
+            )
+        if require_prompt and not input_count and not prompt:
+            raise InvalidRequest(
+                f"prompt is required for text-to-{model.product}",
+                code="invalid_request",
+                field="prompt",
+            )
+        resolved = resolve_units(self.catalog, model, units, image_input=input_count > 0)
+        return Priced(model, resolved, quote(model, resolved))

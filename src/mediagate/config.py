@@ -1,0 +1,79 @@
+"""The one place that reads the environment: every setting is ``MEDIAGATE_<NAME>``."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration.
+
+    >>> Settings(data_dir=Path("/tmp/mg")).resolved_database_url
+    'sqlite+aiosqlite:////tmp/mg/mediagate.db'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MEDIAGATE_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Absolute base for links in responses when the server sits behind a proxy;
+    # otherwise links are built from the request's own base URL.
+    public_base_url: str | None = None
+    secret_key: str | None = None
+    catalog_path: Path | None = None
+
+    embedded_workers: bool = True
+    worker_concurrency: int = 4
+    worker_poll_seconds: float = 1.0
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 10.0
+
+    asset_url_ttl_seconds: int = 3600
+    max_input_image_bytes: int = 30 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    fetch_allow_private: bool = False
+    webhook_allow_private: bool = False
+
+    # Identity exchange: a JWT from a trusted issuer becomes a short-lived access token.
+    moltbook_issuer: str | None = None
+    moltbook_audience: str | None = None
+    moltbook_public_keys: Path | None = Field(
+        default=None, description="PEM file with one or more public keys, or a JWKS JSON file"
+    )
+    moltbook_plan: Literal["free", "pro", "enterprise"] = "free"
+    moltbook_key_mode: Literal["live", "sandbox"] = "live"
+    access_token_ttl_seconds: int = 900
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'mediagate.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The server secret; generated once and kept in the data dir when not configured."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret-key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "assets"

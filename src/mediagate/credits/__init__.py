@@ -1,0 +1,1 @@
+"""The credits ledger: grants, holds, captures, releases and refunds."""

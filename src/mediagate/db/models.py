@@ -1,0 +1,22 @@
+"""Imports every model so that the metadata (and Alembic) sees all tables."""
+
+from mediagate.assets.models import Asset
+from mediagate.auth.models import ApiKey
+from mediagate.credits.models import CreditAccount, LedgerEntry
+from mediagate.db.base import Base
+from mediagate.idempotency.models import IdempotencyRecord
+from mediagate.jobs.models import Job, JobEvent
+from mediagate.workspaces.models import Member, Workspace
+
+__all__ = [
+    "ApiKey",
+    "Asset",
+    "Base",
+    "CreditAccount",
+    "IdempotencyRecord",
+    "Job",
+    "JobEvent",
+    "LedgerEntry",
+    "Member",
+    "Workspace",
+]

@@ -1,0 +1,1 @@
+"""Generation engines: plug-ins behind one protocol, chosen per job by the registry."""

@@ -1,0 +1,1 @@
+"""Idempotent creation: a client-chosen key attaches a retry to the first request's result."""

@@ -1,0 +1,1 @@
+"""Image handling: output sizing, safe intake of uploaded images and the offline sandbox engine."""

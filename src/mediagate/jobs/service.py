@@ -1,0 +1,177 @@
+"""Job use cases: submit (one transaction for idempotency, credit hold, job and first event),
+read, and the rescue of jobs whose worker vanished."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mediagate.assets.models import Asset
+from mediagate.assets.repository import AssetRepository
+from mediagate.auth.principal import Principal
+from mediagate.catalog.pricing import Units, quote
+from mediagate.catalog.schemas import Model
+from mediagate.credits.models import LedgerEntry
+from mediagate.credits.service import CreditService
+from mediagate.db.base import new_id
+from mediagate.errors import NotFound
+from mediagate.idempotency.service import IdempotencyService
+from mediagate.jobs.models import Job
+from mediagate.jobs.repository import JobRepository
+from mediagate.jobs.status import JobStatus
+
+if TYPE_CHECKING:
+    from mediagate.runtime import Runtime
+
+Renderer = Callable[[Job, LedgerEntry], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    surface: str
+    model: Model
+    units: Units
+    prompt: str | None
+    input_urls: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+    correlation_id: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    webhook_url: str | None = None
+    status_code: int = 200
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+class JobService:
+    def __init__(self, session: AsyncSession, runtime: Runtime) -> None:
+        self.session = session
+        self.runtime = runtime
+        self.jobs = JobRepository(session)
+        self.credits = CreditService(session)
+        self.idempotency = IdempotencyService(session)
+
+    async def submit(self, principal: Principal, req: SubmitRequest, render: Renderer) -> Submitted:
+        if req.idempotency_key:
+            replay = await self.idempotency.replay(
+                principal.workspace_id, req.surface, req.idempotency_key, req.fingerprint
+            )
+            if replay is not None:
+                return Submitted(replay.job_id or "", replay.status_code, replay.response, True)
+        engine = self.runtime.engines.resolve(req.model, principal.mode)
+        price = quote(req.model, req.units)
+        now = self.runtime.clock.now()
+        job_id = new_id()
+        hold = await self.credits.hold(principal.workspace_id, price.credits, job_id=job_id)
+        job = await self.jobs.add(
+            Job(
+                id=job_id,
+                workspace_id=principal.workspace_id,
+                api_key_id=principal.api_key_id,
+                surface=req.surface,
+                product=req.model.product,
+                model=req.model.id,
+                mode=principal.mode,
+                status=JobStatus.QUEUED,
+                engine=engine,
+                params={
+                    "prompt": req.prompt,
+                    "units": req.units.as_dict(),
+                    "input_urls": req.input_urls,
+                    **req.extra,
+                },
+                price_version=self.runtime.catalog.price_version,
+                credits_estimated=price.credits,
+                credits_held=price.credits,
+                usage_event_id=hold.id,
+                correlation_id=req.correlation_id,
+                metadata_=req.metadata,
+                webhook_url=req.webhook_url,
+                max_attempts=self.runtime.catalog.jobs.max_attempts,
+                run_after=now,
+                created_at=now,
+                updated_at=now,
+                last_event_seq=0,
+            )
+        )
+        await self.jobs.append_event(job.id, "status", {"status": "queued"}, now)
+        body = render(job, hold)
+        if req.idempotency_key:
+            await self.idempotency.record(
+                principal.workspace_id,
+                req.surface,
+                req.idempotency_key,
+                req.fingerprint,
+                status_code=req.status_code,
+                response=body,
+                job_id=job.id,
+            )
+        return Submitted(job.id, req.status_code, body, False)
+
+    async def get(self, principal: Principal, job_id: str) -> Job:
+        """A job of the caller's workspace; anyone else's is indistinguishable from missing."""
+        job = await self.jobs.get_in_workspace(principal.workspace_id, job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}", code="job_not_found")
+        return job
+
+    async def outputs(self, job: Job) -> Sequence[Asset]:
+        return await AssetRepository(self.session).for_job(job.id)
+
+    async def rescue_expired(self, now: datetime) -> int:
+        """Requeue (or, out of attempts, fail) jobs whose lease ran out. Bumping the fence
+        means the vanished worker, should it come back, can no longer write."""
+        rescued = 0
+        for job in await self.jobs.expired_leases(now):
+            if job.attempts >= job.max_attempts:
+                job.status = JobStatus.FAILED
+                job.error = {
+                    "code": "worker_lost",
+                    "message": f"gave up after {job.attempts} attempts",
+                }
+                job.finished_at = now
+                await self.credits.release(job.workspace_id, job_id=job.id, held=job.credits_held)
+                await self.jobs.append_event(job.id, "failed", {"error": job.error}, now)
+            else:
+                job.status = JobStatus.QUEUED
+                job.run_after = now
+                await self.jobs.append_event(
+                    job.id, "status", {"status": "queued", "reason": "lease_expired"}, now
+                )
+            job.fence += 1
+            job.lease_owner = None
+            job.lease_expires_at = None
+            job.updated_at = now
+            rescued += 1
+        await self.session.flush()
+        return rescued
+
+
+async def submit_job(
+    runtime: Runtime, principal: Principal, req: SubmitRequest, render: Renderer
+) -> Submitted:
+    """The edge of job creation: one transaction, and a replay if a concurrent twin won."""
+    for attempt in range(3):
+        try:
+            async with runtime.db.writer() as session:
+                submitted = await JobService(session, runtime).submit(principal, req, render)
+            break
+        except IntegrityError:
+            # Two first requests with one idempotency key: the loser replays the winner.
+            if attempt == 2 or not req.idempotency_key:
+                raise
+    if not submitted.replayed:
+        runtime.notify_job_queued()
+    return submitted

@@ -1,0 +1,337 @@
+"""The worker: claims jobs with a lease, runs their engine, and settles them.
+
+Every write a worker makes after claiming goes through ``fenced_update`` with the token it got
+at claim time, so a worker whose lease was taken over (it stalled, the job was rescued) can
+never overwrite the new owner's work or charge twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from mediagate.assets.inputs import InputLoader, own_asset_id
+from mediagate.assets.models import Asset
+from mediagate.assets.repository import AssetRepository
+from mediagate.catalog.pricing import Units, quote
+from mediagate.credits.service import CreditService
+from mediagate.engines.base import EngineError, EngineResult, JobSpec
+from mediagate.jobs.models import Job
+from mediagate.jobs.repository import JobRepository
+from mediagate.jobs.service import JobService
+from mediagate.jobs.status import JobStatus, assert_transition
+from mediagate.runtime import Runtime
+
+log = logging.getLogger("mediagate.worker")
+
+
+class LeaseLost(Exception):
+    """Our fencing token is stale: another worker owns the job now."""
+
+
+class _Context:
+    """What an engine may call while it runs; every write is fenced."""
+
+    def __init__(self, worker: Worker, job: Job, fence: int, loader: InputLoader) -> None:
+        self.worker = worker
+        self.job = job
+        self.fence = fence
+        self.loader = loader
+        self.cancel_requested = False
+
+    async def progress(self, fraction: float, message: str) -> None:
+        now = self.worker.runtime.clock.now()
+        async with self.worker.runtime.db.writer() as session:
+            repo = JobRepository(session)
+            if not await repo.fenced_update(
+                self.job.id,
+                self.fence,
+                progress=fraction,
+                progress_message=message[:500],
+                updated_at=now,
+            ):
+                raise LeaseLost(self.job.id)
+            await repo.append_event(
+                self.job.id, "progress", {"progress": round(fraction, 4), "message": message}, now
+            )
+
+    async def load_input(self, url: str) -> bytes:
+        return await self.loader.load(url)
+
+    async def save_provider_task_id(self, task_id: str) -> None:
+        async with self.worker.runtime.db.writer() as session:
+            if not await JobRepository(session).fenced_update(
+                self.job.id, self.fence, provider_task_id=task_id
+            ):
+                raise LeaseLost(self.job.id)
+
+    def canceled(self) -> bool:
+        return self.cancel_requested
+
+
+class Worker:
+    """Runs ``concurrency`` claim loops in the current event loop.
+
+    >>> worker = Worker(runtime)            # doctest: +SKIP
+    >>> await worker.run_until(stop_event)  # doctest: +SKIP
+    """
+
+    def __init__(self, runtime: Runtime, *, concurrency: int | None = None) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.concurrency = concurrency or self.settings.worker_concurrency
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        loops = [asyncio.create_task(self._loop(stop)) for _ in range(self.concurrency)]
+        loops.append(asyncio.create_task(self._rescue_loop(stop)))
+        try:
+            await stop.wait()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        wake = self.runtime.job_queued
+        while not stop.is_set():
+            try:
+                if await self.run_once():
+                    continue
+            except Exception:  # a bug or a database hiccup must not kill the loop
+                log.exception("worker loop error")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.settings.worker_poll_seconds)
+            wake.clear()
+
+    async def _rescue_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with self.runtime.db.writer() as session:
+                    await JobService(session, self.runtime).rescue_expired(self.runtime.clock.now())
+            except Exception:
+                log.exception("rescue pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.lease_seconds / 2)
+
+    async def run_once(self) -> bool:
+        """Claim one job and run it to a settled state; False when the queue is empty."""
+        now = self.runtime.clock.now()
+        async with self.runtime.db.writer() as session:
+            claimed = await JobRepository(session).claim(
+                self.owner, now, now + timedelta(seconds=self.settings.lease_seconds)
+            )
+            if claimed is None:
+                return False
+            job_id, fence = claimed
+            await JobRepository(session).append_event(
+                job_id, "status", {"status": "processing"}, now
+            )
+            await JobRepository(session).fenced_update(job_id, fence, started_at=now)
+        try:
+            await self._execute(job_id, fence)
+        except LeaseLost:
+            log.warning("lease on job %s was taken over; dropping our result", job_id)
+        return True
+
+    async def _execute(self, job_id: str, fence: int) -> None:
+        async with self.runtime.db.reader() as session:
+            job = await JobRepository(session).get(job_id)
+            assert job is not None
+            asset_sha = await self._referenced_assets(session, job)
+        model = self.runtime.catalog.model(job.model)
+        if model is None:
+            await self._fail(job, fence, "model_not_found", f"{job.model} left the catalog")
+            return
+        spec = JobSpec(
+            id=job.id,
+            workspace_id=job.workspace_id,
+            model=model,
+            prompt=job.params.get("prompt"),
+            units=job.params.get("units") or {},
+            input_urls=list(job.params.get("input_urls") or []),
+            params=job.params,
+            provider_task_id=job.provider_task_id,
+        )
+        loader = InputLoader(
+            storage=self.runtime.storage,
+            signing_key=self.settings.signing_key,
+            max_bytes=self.settings.max_input_image_bytes,
+            allow_private=self.settings.fetch_allow_private,
+            asset_sha=asset_sha,
+        )
+        ctx = _Context(self, job, fence, loader)
+        engine = self.runtime.engines.get(job.engine or "")
+        run = asyncio.create_task(engine.run(spec, ctx))
+        beat = asyncio.create_task(self._heartbeat(job.id, fence, run, ctx))
+        try:
+            result = await asyncio.wait_for(run, self.runtime.catalog.jobs.timeout_seconds)
+        except EngineError as exc:
+            await self._engine_failed(job, fence, exc)
+            return
+        except TimeoutError:
+            await self._fail(job, fence, "timeout", "the engine did not finish in time")
+            return
+        except asyncio.CancelledError:
+            if beat.done() and isinstance(beat.exception(), LeaseLost):
+                raise LeaseLost(job.id) from None
+            raise
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            log.exception("engine %s crashed on job %s", job.engine, job.id)
+            await self._fail(
+                job, fence, "engine_crashed", f"the engine failed: {type(exc).__name__}"
+            )
+            return
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+                await beat
+        await self._complete(job, fence, result)
+
+    async def _referenced_assets(self, session: Any, job: Job) -> dict[str, str]:
+        found: dict[str, str] = {}
+        repo = AssetRepository(session)
+        for url in job.params.get("input_urls") or []:
+            asset_id = own_asset_id(url, self.settings.signing_key)
+            if asset_id and (asset := await repo.get(asset_id)) is not None:
+                found[asset_id] = asset.sha256
+        return found
+
+    async def _heartbeat(
+        self, job_id: str, fence: int, run: asyncio.Task[Any], ctx: _Context
+    ) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            now = self.runtime.clock.now()
+            async with self.runtime.db.writer() as session:
+                repo = JobRepository(session)
+                ok = await repo.fenced_update(
+                    job_id,
+                    fence,
+                    lease_expires_at=now + timedelta(seconds=self.settings.lease_seconds),
+                    updated_at=now,
+                )
+                job = await repo.get(job_id) if ok else None
+            if not ok:
+                run.cancel()
+                raise LeaseLost(job_id)
+            if job is not None and job.cancel_requested:
+                ctx.cancel_requested = True
+
+    async def _complete(self, job: Job, fence: int, result: EngineResult) -> None:
+        assert_transition(JobStatus.PROCESSING, JobStatus.COMPLETED)
+        shas = [
+            await asyncio.to_thread(self.runtime.storage.put, out.data) for out in result.outputs
+        ]
+        model = self.runtime.catalog.model(job.model)
+        assert model is not None
+        units = Units(
+            **{k: v for k, v in (job.params.get("units") or {}).items()},
+            image_input=bool(job.params.get("input_urls")),
+        )
+        charged = min(
+            job.credits_held, quote(model, replace(units, count=result.delivered_count)).credits
+        )
+        now = self.runtime.clock.now()
+        async with self.runtime.db.writer() as session:
+            repo = JobRepository(session)
+            if not await repo.fenced_update(
+                job.id,
+                fence,
+                status=JobStatus.COMPLETED,
+                progress=1.0,
+                finished_at=now,
+                credits_charged=charged,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+                error=None,
+            ):
+                raise LeaseLost(job.id)
+            assets = [
+                Asset(
+                    workspace_id=job.workspace_id,
+                    job_id=job.id,
+                    role="output",
+                    position=i,
+                    sha256=sha,
+                    mime_type=out.mime_type,
+                    bytes=len(out.data),
+                    width=out.width,
+                    height=out.height,
+                    duration_seconds=out.duration_seconds,
+                    created_at=now,
+                )
+                for i, (sha, out) in enumerate(zip(shas, result.outputs, strict=True))
+            ]
+            await AssetRepository(session).add_all(assets)
+            await CreditService(session).capture(
+                job.workspace_id, job_id=job.id, held=job.credits_held, charged=charged
+            )
+            for asset in assets:
+                await repo.append_event(
+                    job.id, "output", {"asset_id": asset.id, "index": asset.position}, now
+                )
+            await repo.append_event(
+                job.id,
+                "completed",
+                {"status": "completed", "credits_charged": charged, "info": result.info},
+                now,
+            )
+
+    async def _engine_failed(self, job: Job, fence: int, exc: EngineError) -> None:
+        if exc.retryable and job.attempts < job.max_attempts:
+            backoff = min(2**job.attempts, 60)
+            now = self.runtime.clock.now()
+            async with self.runtime.db.writer() as session:
+                repo = JobRepository(session)
+                if not await repo.fenced_update(
+                    job.id,
+                    fence,
+                    status=JobStatus.QUEUED,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    run_after=now + timedelta(seconds=backoff),
+                    updated_at=now,
+                    error={"code": exc.code, "message": exc.message},
+                ):
+                    raise LeaseLost(job.id)
+                await repo.append_event(
+                    job.id,
+                    "status",
+                    {"status": "queued", "reason": exc.code, "retry_in_seconds": backoff},
+                    now,
+                )
+            return
+        await self._fail(job, fence, exc.code, exc.message)
+
+    async def _fail(self, job: Job, fence: int, code: str, message: str) -> None:
+        assert_transition(JobStatus.PROCESSING, JobStatus.FAILED)
+        now = self.runtime.clock.now()
+        error = {"code": code, "message": message}
+        async with self.runtime.db.writer() as session:
+            repo = JobRepository(session)
+            if not await repo.fenced_update(
+                job.id,
+                fence,
+                status=JobStatus.FAILED,
+                error=error,
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            ):
+                raise LeaseLost(job.id)
+            await CreditService(session).release(
+                job.workspace_id, job_id=job.id, held=job.credits_held
+            )
+            await repo.append_event(job.id, "failed", {"status": "failed", "error": error}, now)

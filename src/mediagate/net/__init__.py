@@ -1,0 +1,1 @@
+"""Outbound networking helpers: the guarded fetcher used for every user-supplied URL."""

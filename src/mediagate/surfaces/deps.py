@@ -1,0 +1,44 @@
+"""Request dependencies shared by every surface."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mediagate.auth.principal import Principal
+from mediagate.auth.service import authenticate
+from mediagate.runtime import Runtime
+
+# Declared for the OpenAPI document; we read the header ourselves to answer in our envelope.
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key (mg_live_/mg_test_) or an access token from the identity exchange",
+)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_principal(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+) -> Principal:
+    runtime = get_runtime(request)
+    async with runtime.db.reader() as session:
+        return await authenticate(
+            session, request.headers.get("authorization"), runtime.settings.signing_key
+        )
+
+
+def base_url(request: Request) -> str:
+    """Where clients reach us: the configured public URL, else the request's own base."""
+    configured = get_runtime(request).settings.public_base_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,189 @@
+"""The agent credits API: generate, credits, models and jobs, in the native envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from mediagate.assets.signing import signed_path
+from mediagate.catalog.service import CatalogService
+from mediagate.credits.models import LedgerEntry
+from mediagate.credits.service import CreditService
+from mediagate.idempotency.service import fingerprint
+from mediagate.jobs.models import Job
+from mediagate.jobs.service import JobService, SubmitRequest, submit_job
+from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
+from mediagate.surfaces.native import schemas as s
+from mediagate.surfaces.native.envelope import Envelope, ok
+
+router = APIRouter(tags=["agent credits"])
+SURFACE = "native"
+
+
+def _generate_result(job: Job, hold: LedgerEntry) -> dict[str, Any]:
+    return s.GenerateResult(
+        task_id=job.id,
+        provider_task_id=job.provider_task_id,
+        status="pending",
+        usage_event_id=hold.id,
+    ).model_dump()
+
+
+@router.post(
+    "/v1/generate",
+    response_model=Envelope[s.GenerateResult],
+    summary="Start a generation (idempotent on request_id)",
+)
+async def generate(
+    body: s.GenerateRequest, principal: PrincipalDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    principal.require("generate")
+    units = body.units.model_dump() if body.units else None
+    priced = CatalogService(runtime.catalog).price(
+        body.model,
+        product=body.product,
+        units=units,
+        input_count=len(body.input_image_urls),
+        prompt=body.prompt,
+        require_prompt=True,
+        price_version=body.price_version,
+    )
+    submitted = await submit_job(
+        runtime,
+        principal,
+        SubmitRequest(
+            surface=SURFACE,
+            model=priced.model,
+            units=priced.units,
+            prompt=body.prompt,
+            input_urls=body.input_image_urls,
+            idempotency_key=body.request_id,
+            fingerprint=fingerprint(body.model_dump(mode="json")),
+        ),
+        _generate_result,
+    )
+    return ok(submitted.body)
+
+
+@router.post(
+    "/v1/credits/estimate",
+    response_model=Envelope[s.Estimate],
+    summary="Price a generation without running it",
+)
+async def estimate(
+    body: s.EstimateRequest, principal: PrincipalDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    priced = CatalogService(runtime.catalog).price(
+        body.model,
+        product=body.product,
+        units=body.units.model_dump() if body.units else None,
+        input_count=len(body.input_image_urls),
+        prompt=None,
+        require_prompt=False,
+        price_version=body.price_version,
+    )
+    async with runtime.db.reader() as session:
+        balance = await CreditService(session).balance(principal.workspace_id)
+    return ok(
+        s.Estimate(
+            model=priced.model.id,
+            product=priced.model.product,
+            units=priced.units.as_dict(),
+            credits=priced.quote.credits,
+            unit_credits=priced.quote.unit_credits,
+            breakdown=priced.quote.breakdown,
+            price_version=runtime.catalog.price_version,
+            available=balance.available,
+            can_proceed=balance.available >= priced.quote.credits,
+        ).model_dump()
+    )
+
+
+@router.get(
+    "/v1/credits/balance",
+    response_model=Envelope[s.CreditBalance],
+    summary="Credits granted, held by running jobs, and available",
+)
+async def credits_balance(principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.db.reader() as session:
+        balance = await CreditService(session).balance(principal.workspace_id)
+    return ok({"balance": balance.balance, "held": balance.held, "available": balance.available})
+
+
+@router.get(
+    "/v1/models/list",
+    response_model=Envelope[s.ModelList],
+    summary="The catalog, with prices and whether this key can use each model",
+)
+async def models_list(principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    models = [
+        s.ModelInfo(
+            id=m.id,
+            product=m.product,
+            credits=m.credits,
+            notes=m.notes,
+            inputs=list(m.inputs),
+            resolutions=m.resolutions,
+            durations=m.durations,
+            available=runtime.engines.available(m, principal.mode),
+        ).model_dump()
+        for m in runtime.catalog.models
+    ]
+    return ok({"models": models, "price_version": runtime.catalog.price_version})
+
+
+@router.get(
+    "/v1/jobs/{job_id}",
+    response_model=Envelope[s.JobView],
+    summary="A job: status, progress, outputs (signed URLs), error and credits",
+)
+async def get_job(
+    job_id: str, request: Request, principal: PrincipalDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    async with runtime.db.reader() as session:
+        service = JobService(session, runtime)
+        job = await service.get(principal, job_id)
+        outputs = await service.outputs(job)
+    root = base_url(request)
+    key, ttl = runtime.settings.signing_key, runtime.settings.asset_url_ttl_seconds
+    view = s.JobView(
+        id=job.id,
+        status=job.status,
+        progress=job.progress,
+        progress_message=job.progress_message,
+        model=job.model,
+        product=job.product,
+        surface=job.surface,
+        engine=job.engine,
+        mode=job.mode,
+        outputs=[
+            s.JobOutput(
+                id=a.id,
+                index=a.position,
+                url=root + signed_path(key, a.id, ttl),
+                mime_type=a.mime_type,
+                bytes=a.bytes,
+                width=a.width,
+                height=a.height,
+                duration_seconds=a.duration_seconds,
+                sha256=a.sha256,
+            )
+            for a in outputs
+        ],
+        error=job.error,
+        credits=s.JobCredits(
+            estimated=job.credits_estimated, held=job.credits_held, charged=job.credits_charged
+        ),
+        price_version=job.price_version,
+        usage_event_id=job.usage_event_id,
+        provider_task_id=job.provider_task_id,
+        attempts=job.attempts,
+        correlation_id=job.correlation_id,
+        metadata=job.metadata_,
+        created_at=job.created_at.isoformat(),
+        started_at=job.started_at.isoformat() if job.started_at else None,
+        finished_at=job.finished_at.isoformat() if job.finished_at else None,
+        links={"self": f"/v1/jobs/{job.id}"},
+    )
+    return ok(view.model_dump())
