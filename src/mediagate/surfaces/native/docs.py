@@ -18,6 +18,13 @@ async def agent_openapi(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
+def _availability(runtime: Any, model: Any) -> str:
+    if runtime.engines.available(model, "live"):
+        return ""
+    offline = "builtin" if runtime.engines.available(model, "sandbox") else "unavailable"
+    return f" - live keys: no provider configured; sandbox keys: {offline}"
+
+
 def build_llms_txt(request: Request, runtime: Any) -> str:
     catalog = runtime.catalog
     root = base_url(request)
@@ -53,11 +60,9 @@ def build_llms_txt(request: Request, runtime: Any) -> str:
             extras += [f"{r} x{m}" for r, m in model.resolution_multipliers.items()]
         if model.image_to_video_multiplier:
             extras.append(f"image-to-video x{model.image_to_video_multiplier}")
-        available = runtime.engines.available(model, "live")
         note = f" ({'; '.join(extras)})" if extras else ""
         lines.append(
-            f"- {model.id} [{model.product}]: {model.credits}{note}"
-            f"{'' if available else ' - live: no provider configured; sandbox keys: ' + ('builtin' if runtime.engines.available(model, 'sandbox') else 'unavailable')}"
+            f"- {model.id} [{model.product}]: {model.credits}{note}{_availability(runtime, model)}"
         )
     lines += [
         "",
