@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,11 @@ from mediagate.clock import utcnow
 
 ISSUER = "mediagate"
 AUDIENCE = "mediagate-api"
+
+
+def _token_key(signing_key: bytes) -> bytes:
+    # A key of its own for tokens (never the raw server secret), always 256 bits long.
+    return hashlib.sha256(b"mediagate-access-token:" + signing_key).digest()
 
 
 def issue_access_token(
@@ -33,13 +39,13 @@ def issue_access_token(
         "iat": now,
         "exp": now + timedelta(seconds=ttl_seconds),
     }
-    return jwt.encode(claims, signing_key, algorithm="HS256")
+    return jwt.encode(claims, _token_key(signing_key), algorithm="HS256")
 
 
 def decode_access_token(token: str, signing_key: bytes) -> dict[str, Any]:
     return jwt.decode(
         token,
-        signing_key,
+        _token_key(signing_key),
         algorithms=["HS256"],
         audience=AUDIENCE,
         issuer=ISSUER,

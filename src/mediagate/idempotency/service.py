@@ -70,7 +70,9 @@ class IdempotencyService:
     ) -> None:
         now = utcnow()
         existing = await self.repo.find(workspace_id, surface, key)
-        if existing is not None:  # an expired record: the key may be used afresh
+        if existing is not None and existing.expires_at < now:
+            # An expired key may be used afresh. A live one means a concurrent twin committed
+            # first: our insert below then fails on the unique key and the caller replays it.
             await self.repo.session.delete(existing)
             await self.repo.session.flush()
         await self.repo.add(

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from fastapi.routing import APIRoute
 
 from mediagate.surfaces.deps import RuntimeDep, base_url
 
@@ -47,10 +46,10 @@ def build_llms_txt(request: Request, runtime: Any) -> str:
         "",
         "## Endpoints",
     ]
-    for route in request.app.routes:
-        if isinstance(route, APIRoute) and route.include_in_schema:
-            for method in sorted(route.methods - {"HEAD"}):
-                lines.append(f"- {method} {route.path}: {route.summary or route.name}")
+    # The OpenAPI document is the live route table in a stable form.
+    for path, operations in request.app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            lines.append(f"- {method.upper()} {path}: {operation.get('summary', '')}")
     lines += ["", "## Models (credits per unit)"]
     for model in catalog.models:
         extras = []

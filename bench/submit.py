@@ -1,0 +1,672 @@
+"""Submit throughput: ``POST /v1/generate`` next to ``GET /healthz`` of one server, one run.
+
+What it measures
+----------------
+The script starts its own server (``mediagate serve --no-workers`` on a free port, a fresh
+temporary data dir, SQLite by default), waits for ``/healthz``, creates a ``pro`` workspace with
+plenty of credits and a sandbox key through the CLI, and then drives it from separate client
+processes (``--clients``, default 1) so that the load generator does not share a Python
+interpreter, or an event loop, with the server:
+
+* **Phase 1, peak (closed loop).** ``--concurrency`` connections each send the next request as
+  soon as the previous one is answered, for ``--duration`` seconds after ``--warmup`` seconds
+  that are not counted. Rounds alternate ``healthz, generate, healthz, generate, ...``
+  (``--rounds``, default 2) so that drift on a noisy machine hits both endpoints alike. Reported:
+  requests/s of successful answers, p50/p99 latency, errors, and the ratio
+  ``generate_rps / healthz_rps``. ``/healthz`` is the ceiling of the HTTP stack (routing, JSON,
+  uvicorn) on this machine; the ratio says how much of it a real write leaves.
+* **Phase 2, latency at half of peak (open loop).** Requests are *scheduled* at a fixed rate of
+  50% of each endpoint's measured peak, whether or not earlier ones have been answered, and
+  latency is taken from the scheduled time (not the send time) so that a stalled server cannot
+  hide its queue (no coordinated omission). Requests still unanswered 10 s after the window
+  count as errors.
+
+Every generate is a fresh job (unique ``request_id``): credit hold, job row, event and
+idempotency record in one write transaction. Workers are off by default (``--no-workers``) so
+that builtin image rendering does not compete with the API for the CPU; ``--server-workers``
+runs the same measurement with the in-process workers on.
+
+Server and client CPU use during each measured window are reported (100% = one core): when the
+client is near 100% the client, not the server, is the limit and the healthz ceiling (and with it
+the ratio) is understated/overstated accordingly.
+
+Targets (from the issue): submit throughput >= 30% of healthz throughput on SQLite, and p99 of
+generate under 25 ms at half of peak load.
+
+How to run
+----------
+From the repository root::
+
+    .venv/bin/python bench/submit.py                      # SQLite, 32 connections, 5 s windows
+    .venv/bin/python bench/submit.py --duration 10 --concurrency 64 --json
+    .venv/bin/python bench/submit.py \\
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
+With ``--database-url`` a fresh database ``mg_bench_<random>`` is created next to the given one
+(with asyncpg, ``CREATE DATABASE``), migrated with ``mediagate db upgrade``, and dropped at the
+end. The server is always stopped (terminate, wait) and the temporary data dir removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RATIO_TARGET = 0.30
+P99_TARGET_MS = 25.0
+PROMPT = "a lighthouse at dawn, volumetric fog, 35mm"
+OPEN_LOOP_GRACE_S = 10.0
+CREDITS = 100_000_000
+
+Mode = Literal["closed", "open"]
+
+
+# --------------------------------------------------------------------------- client side
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """One client process's share of one phase (picklable; sent to a client process)."""
+
+    base_url: str
+    endpoint: Literal["healthz", "generate"]
+    mode: Mode
+    api_key: str | None
+    concurrency: int  # closed loop: connections of this process
+    rate: float  # open loop: total requests/s of all processes
+    process_index: int
+    processes: int
+    warmup: float
+    duration: float
+    start_at: float  # time.time() at which every process starts
+    tag: str
+
+
+@dataclass
+class ClientResult:
+    ok: int = 0
+    errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)  # seconds, successful, in window
+    scheduled: int = 0  # open loop: requests scheduled in the window
+    cpu_seconds: float = 0.0  # this client process, during the window
+    late_ms_max: float = 0.0  # open loop: worst lag of the scheduler itself
+
+
+def _client_run(spec: LoadSpec) -> ClientResult:
+    """Entry point of a client process."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        pass
+    return asyncio.run(_client_main(spec))
+
+
+async def _client_main(spec: LoadSpec) -> ClientResult:
+    result = ClientResult()
+    kinds: Counter[str] = Counter()
+    headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
+    pool = spec.concurrency if spec.mode == "closed" else 256
+    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+    counter = 0
+
+    async with httpx.AsyncClient(
+        base_url=spec.base_url, headers=headers, limits=limits, timeout=30.0
+    ) as client:
+
+        async def one() -> bool:
+            nonlocal counter
+            try:
+                if spec.endpoint == "healthz":
+                    resp = await client.get("/healthz")
+                    good = resp.status_code == 200
+                else:
+                    counter += 1
+                    body = {
+                        "model": "z-image",
+                        "prompt": PROMPT,
+                        "request_id": f"{spec.tag}-{spec.process_index}-{counter}",
+                    }
+                    resp = await client.post("/v1/generate", json=body)
+                    good = resp.status_code == 200 and b'"code":0' in resp.content
+                if not good:
+                    kinds[f"http {resp.status_code}"] += 1
+                return good
+            except httpx.HTTPError as exc:
+                kinds[type(exc).__name__] += 1
+                return False
+
+        # Warm the connection pool before the clock starts.
+        await asyncio.gather(*(client.get("/healthz") for _ in range(min(pool, 64))))
+        delay = spec.start_at - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        win_start = t0 + spec.warmup
+        win_end = win_start + spec.duration
+        cpu: dict[str, float] = {}
+
+        async def cpu_probe() -> None:
+            await asyncio.sleep(max(0.0, win_start - loop.time()))
+            cpu["start"] = time.process_time()
+            await asyncio.sleep(max(0.0, win_end - loop.time()))
+            cpu["end"] = time.process_time()
+
+        probe = asyncio.create_task(cpu_probe())
+        if spec.mode == "closed":
+            await _closed_loop(loop, one, spec, win_start, win_end, result)
+        else:
+            await _open_loop(loop, one, spec, t0, win_start, win_end, result)
+        await probe
+        result.cpu_seconds = cpu.get("end", 0.0) - cpu.get("start", 0.0)
+    result.error_kinds = dict(kinds)
+    return result
+
+
+async def _closed_loop(
+    loop: asyncio.AbstractEventLoop,
+    one: Any,
+    spec: LoadSpec,
+    win_start: float,
+    win_end: float,
+    result: ClientResult,
+) -> None:
+    async def connection() -> None:
+        while (start := loop.time()) < win_end:
+            good = await one()
+            end = loop.time()
+            if not win_start <= end <= win_end:
+                continue  # warmup, or the overhang after the window
+            if good:
+                result.ok += 1
+                if start >= win_start:
+                    result.latencies.append(end - start)
+            else:
+                result.errors += 1
+
+    await asyncio.gather(*(connection() for _ in range(spec.concurrency)))
+
+
+async def _open_loop(
+    loop: asyncio.AbstractEventLoop,
+    one: Any,
+    spec: LoadSpec,
+    t0: float,
+    win_start: float,
+    win_end: float,
+    result: ClientResult,
+) -> None:
+    interval = 1.0 / spec.rate
+    step = interval * spec.processes  # this process sends every processes-th request
+    offset = interval * spec.process_index
+    total = int((spec.warmup + spec.duration - offset) / step) + 1
+    tasks: set[asyncio.Task[None]] = set()
+    in_window: list[asyncio.Task[None]] = []
+
+    async def fire(scheduled: float, counted: bool) -> None:
+        good = await one()
+        if not counted:
+            return
+        if good:
+            result.ok += 1
+            result.latencies.append(loop.time() - scheduled)
+        else:
+            result.errors += 1
+
+    for i in range(total):
+        scheduled = t0 + offset + i * step
+        if scheduled >= win_end:
+            break
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            result.late_ms_max = max(result.late_ms_max, -delay * 1000)
+        counted = scheduled >= win_start
+        task = asyncio.create_task(fire(scheduled, counted))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        if counted:
+            result.scheduled += 1
+            in_window.append(task)
+    if tasks:
+        _, pending = await asyncio.wait(set(tasks), timeout=OPEN_LOOP_GRACE_S)
+        for task in pending:
+            task.cancel()
+        unanswered = sum(1 for t in in_window if t in pending)
+        if unanswered:
+            result.errors += unanswered
+            result.error_kinds["unanswered"] = unanswered
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+@dataclass
+class PhaseResult:
+    endpoint: str
+    mode: Mode
+    label: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    ok: int
+    errors: int
+    error_kinds: dict[str, int]
+    server_cpu_pct: float
+    client_cpu_pct: float
+    target_rps: float | None = None
+    rounds_rps: list[float] = field(default_factory=list)
+
+
+def _percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc; 0 where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, base_url: str, api_key: str, pid: int) -> None:
+        self.args = args
+        self.base_url = base_url
+        self.api_key = api_key
+        self.server_pid = pid
+        self.tag = secrets.token_hex(4)
+        self.pool = ProcessPoolExecutor(
+            max_workers=args.clients, mp_context=multiprocessing.get_context("spawn")
+        )
+        # Start the client processes now, outside any measured window.
+        list(self.pool.map(_noop, range(args.clients)))
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+    def run(
+        self, endpoint: Literal["healthz", "generate"], mode: Mode, label: str, rate: float = 0.0
+    ) -> PhaseResult:
+        args = self.args
+        start_at = time.time() + 0.5
+        futures: list[Future[ClientResult]] = []
+        for index in range(args.clients):
+            share = args.concurrency // args.clients + (
+                1 if index < args.concurrency % args.clients else 0
+            )
+            spec = LoadSpec(
+                base_url=self.base_url,
+                endpoint=endpoint,
+                mode=mode,
+                api_key=self.api_key if endpoint == "generate" else None,
+                concurrency=max(1, share),
+                rate=rate,
+                process_index=index,
+                processes=args.clients,
+                warmup=args.warmup,
+                duration=args.duration,
+                start_at=start_at,
+                tag=f"{self.tag}-{label}",
+            )
+            futures.append(self.pool.submit(_client_run, spec))
+        # Server CPU over the measured window, sampled from this (idle) process.
+        time.sleep(max(0.0, start_at + args.warmup - time.time()))
+        cpu0 = _proc_cpu_seconds(self.server_pid)
+        time.sleep(max(0.0, start_at + args.warmup + args.duration - time.time()))
+        cpu1 = _proc_cpu_seconds(self.server_pid)
+        results = [f.result(timeout=args.warmup + args.duration + 60) for f in futures]
+        return self._merge(endpoint, mode, label, results, cpu1 - cpu0, rate)
+
+    def _merge(
+        self,
+        endpoint: str,
+        mode: Mode,
+        label: str,
+        results: list[ClientResult],
+        server_cpu: float,
+        rate: float,
+    ) -> PhaseResult:
+        duration = self.args.duration
+        latencies = sorted(x for r in results for x in r.latencies)
+        kinds: Counter[str] = Counter()
+        for r in results:
+            kinds.update(r.error_kinds)
+        ok = sum(r.ok for r in results)
+        return PhaseResult(
+            endpoint=endpoint,
+            mode=mode,
+            label=label,
+            rps=ok / duration,
+            p50_ms=_percentile(latencies, 50) * 1000,
+            p99_ms=_percentile(latencies, 99) * 1000,
+            max_ms=(latencies[-1] if latencies else math.nan) * 1000,
+            ok=ok,
+            errors=sum(r.errors for r in results),
+            error_kinds=dict(kinds),
+            server_cpu_pct=100 * server_cpu / duration,
+            client_cpu_pct=100 * sum(r.cpu_seconds for r in results) / duration,
+            target_rps=rate if mode == "open" else None,
+        )
+
+
+def _noop(_: int) -> int:
+    return os.getpid()
+
+
+def _combine(rounds: list[PhaseResult]) -> PhaseResult:
+    """Several closed-loop rounds of one endpoint as one result: mean rps, median percentiles."""
+    first = rounds[0]
+    total_ok = sum(r.ok for r in rounds)
+    kinds: Counter[str] = Counter()
+    for r in rounds:
+        kinds.update(r.error_kinds)
+    n = len(rounds)
+    return PhaseResult(
+        endpoint=first.endpoint,
+        mode=first.mode,
+        label="peak",
+        rps=sum(r.rps for r in rounds) / n,
+        # The median of the rounds' percentiles; with 2 rounds, their mean.
+        p50_ms=_median([r.p50_ms for r in rounds]),
+        p99_ms=_median([r.p99_ms for r in rounds]),
+        max_ms=max(r.max_ms for r in rounds),
+        ok=total_ok,
+        errors=sum(r.errors for r in rounds),
+        error_kinds=dict(kinds),
+        server_cpu_pct=sum(r.server_cpu_pct for r in rounds) / n,
+        client_cpu_pct=sum(r.client_cpu_pct for r in rounds) / n,
+        rounds_rps=[round(r.rps, 1) for r in rounds],
+    )
+
+
+def _median(values: list[float]) -> float:
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+# --------------------------------------------------------------------------- server lifecycle
+
+
+def _mediagate_bin() -> str:
+    here = Path(sys.executable).parent / "mediagate"
+    return str(here if here.exists() else ROOT / ".venv" / "bin" / "mediagate")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(env: dict[str, str], *argv: str) -> str:
+    proc = subprocess.run(
+        [_mediagate_bin(), *argv], env=env, capture_output=True, text=True, timeout=120
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"mediagate {' '.join(argv)} failed:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def _postgres_database(url: str | None) -> Iterator[str | None]:
+    """A fresh database next to ``url`` for the run, dropped afterwards; None for SQLite."""
+    if not url:
+        yield None
+        return
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"mg_bench_{secrets.token_hex(4)}"
+    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def admin(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[tuple[str, str, int]]:
+    """Start ``mediagate serve`` in a fresh data dir; yield (base_url, api_key, pid)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="mg-bench-"))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MEDIAGATE_DATA_DIR": str(data_dir),
+        "MEDIAGATE_HOST": "127.0.0.1",
+        "MEDIAGATE_PORT": str(port),
+        "MEDIAGATE_SECRET_KEY": secrets.token_urlsafe(32),
+        "COLUMNS": "500",
+        "NO_COLOR": "1",
+        "TERM": "dumb",
+    }
+    env.pop("MEDIAGATE_DATABASE_URL", None)
+    if database_url:
+        env["MEDIAGATE_DATABASE_URL"] = database_url
+        _cli(env, "db", "upgrade")
+    log_path = data_dir / "server.log"
+    cmd = [_mediagate_bin(), "serve", "--port", str(port)]
+    cmd.append("--workers" if args.server_workers else "--no-workers")
+    proc: subprocess.Popen[bytes] | None = None
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _wait_healthy(proc, base_url, log_path)
+        _cli(env, "workspaces", "create", "bench", "--plan", "pro", "--credits", str(CREDITS))
+        out = _cli(env, "keys", "create", "--workspace", "bench", "--mode", "sandbox")
+        api_key = [line for line in out.split() if line.startswith("mg_")][-1]
+        yield base_url, api_key, proc.pid
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if args.keep_data:
+            print(f"data dir kept: {data_dir}", file=sys.stderr)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}"
+            )
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"server not healthy after 60 s:\n{log_path.read_text()[-3000:]}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def _report(
+    args: argparse.Namespace, backend: str, peak: list[PhaseResult], half: list[PhaseResult]
+) -> dict[str, Any]:
+    by = {(r.endpoint, r.label): r for r in [*peak, *half]}
+    hz, gen = by[("healthz", "peak")], by[("generate", "peak")]
+    gen_half = by[("generate", "half")]
+    ratio = gen.rps / hz.rps if hz.rps else math.nan
+    ratio_ok = ratio >= RATIO_TARGET
+    p99_ok = gen_half.p99_ms < P99_TARGET_MS and gen_half.errors == 0
+    summary: dict[str, Any] = {
+        "backend": backend,
+        "server_workers": args.server_workers,
+        "concurrency": args.concurrency,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "rounds": args.rounds,
+        "client_processes": args.clients,
+        "cpu_count": os.cpu_count(),
+        "phases": [asdict(r) for r in [*peak, *half]],
+        "ratio_generate_healthz": ratio,
+        "ratio_target": RATIO_TARGET,
+        "ratio_pass": ratio_ok,
+        "generate_p99_half_peak_ms": gen_half.p99_ms,
+        "p99_target_ms": P99_TARGET_MS,
+        "p99_pass": p99_ok,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2, allow_nan=True))
+        return summary
+    workers = "on" if args.server_workers else "off (--no-workers)"
+    print(
+        f"\nbackend={backend}  workers={workers}  concurrency={args.concurrency}  "
+        f"window={args.duration:g}s (+{args.warmup:g}s warmup)  rounds={args.rounds}  "
+        f"client processes={args.clients}  cpus={os.cpu_count()}"
+    )
+    head = (
+        f"{'endpoint':<10} {'load':<22} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'errors':>7} {'srv cpu':>8} {'cli cpu':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in [*peak, *half]:
+        if r.mode == "closed":
+            load = f"closed, {args.concurrency} conns"
+        else:
+            load = f"open, {r.target_rps:.0f}/s (50%)"
+        print(
+            f"{r.endpoint:<10} {load:<22} {r.rps:>8.1f} {_fmt(r.p50_ms, 2):>8} "
+            f"{_fmt(r.p99_ms, 2):>8} {_fmt(r.max_ms, 1):>8} {r.errors:>7} "
+            f"{r.server_cpu_pct:>7.0f}% {r.client_cpu_pct:>7.0f}%"
+        )
+        if r.error_kinds:
+            print(f"{'':<10} errors: {r.error_kinds}")
+    print(f"per-round peak rps: healthz {hz.rounds_rps}  generate {gen.rounds_rps}")
+    print(
+        f"ratio generate/healthz = {ratio:.3f} (target >= {RATIO_TARGET:.2f}) "
+        f"{'PASS' if ratio_ok else 'MISS'}"
+    )
+    print(
+        f"p99 at half peak = {_fmt(gen_half.p99_ms, 2)} ms (target < {P99_TARGET_MS:g} ms) "
+        f"{'PASS' if p99_ok else 'MISS'}"
+    )
+    if hz.client_cpu_pct >= 85:
+        print(
+            f"note: the client used {hz.client_cpu_pct:.0f}% of a core during healthz peak: the "
+            "load generator may be the limit there, so healthz rps is a lower bound and the "
+            "ratio an upper bound (try --clients 2)."
+        )
+    return summary
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="POST /v1/generate vs GET /healthz throughput and latency of one server."
+    )
+    p.add_argument("--duration", type=float, default=5.0, help="measured seconds per window")
+    p.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds before each")
+    p.add_argument("--concurrency", type=int, default=32, help="closed-loop connections")
+    p.add_argument("--rounds", type=int, default=2, help="healthz,generate pairs at peak")
+    p.add_argument("--clients", type=int, default=1, help="client processes")
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL URL (postgresql+asyncpg://...); a fresh database is made next to it",
+    )
+    p.add_argument("--server-workers", action="store_true", help="serve with in-process workers on")
+    p.add_argument("--keep-data", action="store_true", help="keep the temp data dir")
+    p.add_argument("--json", action="store_true", help="print a JSON summary only")
+    args = p.parse_args(argv)
+    if args.duration <= 0 or args.concurrency < 1 or args.rounds < 1 or args.clients < 1:
+        p.error("duration, concurrency, rounds and clients must be positive")
+    if args.database_url and not args.database_url.startswith("postgresql"):
+        p.error("--database-url must be a postgresql URL (SQLite is the default)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    log = (lambda *_: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
+    backend = "postgresql" if args.database_url else "sqlite"
+    # A SIGTERM to the script still runs the cleanup below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with (
+        _postgres_database(args.database_url) as pg_url,
+        _server(args, pg_url) as (base_url, api_key, pid),
+    ):
+        log(f"server pid {pid} at {base_url} ({backend}); measuring...")
+        bench = Bench(args, base_url, api_key, pid)
+        try:
+            rounds: dict[str, list[PhaseResult]] = {"healthz": [], "generate": []}
+            for n in range(args.rounds):
+                for endpoint in ("healthz", "generate"):
+                    r = bench.run(endpoint, "closed", f"peak{n}")  # type: ignore[arg-type]
+                    log(f"  round {n + 1} {endpoint:<8} {r.rps:8.1f} rps  p99 {r.p99_ms:.1f} ms")
+                    rounds[endpoint].append(r)
+            peak = [_combine(rounds["healthz"]), _combine(rounds["generate"])]
+            half = []
+            for r in peak:
+                h = bench.run(r.endpoint, "open", "half", rate=max(1.0, r.rps / 2))  # type: ignore[arg-type]
+                log(f"  half    {r.endpoint:<8} {h.rps:8.1f} rps  p99 {h.p99_ms:.1f} ms")
+                half.append(h)
+        finally:
+            bench.close()
+    _report(args, backend, peak, half)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
