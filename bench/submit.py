@@ -65,11 +65,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -78,9 +78,12 @@ RATIO_TARGET = 0.30
 P99_TARGET_MS = 25.0
 PROMPT = "a lighthouse at dawn, volumetric fog, 35mm"
 OPEN_LOOP_GRACE_S = 10.0
+OPEN_LOOP_MAX_CONNECTIONS = 256
 CREDITS = 100_000_000
 
 Mode = Literal["closed", "open"]
+Endpoint = Literal["healthz", "generate"]
+ClientKind = Literal["raw", "httpx"]
 
 
 # --------------------------------------------------------------------------- client side
@@ -90,9 +93,11 @@ Mode = Literal["closed", "open"]
 class LoadSpec:
     """One client process's share of one phase (picklable; sent to a client process)."""
 
-    base_url: str
-    endpoint: Literal["healthz", "generate"]
+    host: str
+    port: int
+    endpoint: Endpoint
     mode: Mode
+    client: ClientKind
     api_key: str | None
     concurrency: int  # closed loop: connections of this process
     rate: float  # open loop: total requests/s of all processes
@@ -112,7 +117,7 @@ class ClientResult:
     latencies: list[float] = field(default_factory=list)  # seconds, successful, in window
     scheduled: int = 0  # open loop: requests scheduled in the window
     cpu_seconds: float = 0.0  # this client process, during the window
-    late_ms_max: float = 0.0  # open loop: worst lag of the scheduler itself
+    connections: int = 0  # connections (callers) opened
 
 
 def _client_run(spec: LoadSpec) -> ClientResult:
@@ -126,80 +131,221 @@ def _client_run(spec: LoadSpec) -> ClientResult:
     return asyncio.run(_client_main(spec))
 
 
+class _Requests:
+    """The next request of a phase; every generate gets a request_id of its own."""
+
+    def __init__(self, spec: LoadSpec) -> None:
+        self.spec = spec
+        self.count = 0
+        self.host = f"{spec.host}:{spec.port}"
+
+    def body(self) -> dict[str, str]:
+        self.count += 1
+        rid = f"{self.spec.tag}-{self.spec.process_index}-{self.count}"
+        return {"model": "z-image", "prompt": PROMPT, "request_id": rid}
+
+    def raw(self) -> bytes:
+        if self.spec.endpoint == "healthz":
+            return f"GET /healthz HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
+        payload = json.dumps(self.body(), separators=(",", ":")).encode()
+        head = (
+            f"POST /v1/generate HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Authorization: Bearer {self.spec.api_key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        return head.encode() + payload
+
+    def good(self, status: int, body: bytes) -> bool:
+        if self.spec.endpoint == "healthz":
+            return status == 200
+        return status == 200 and b'"code":0' in body
+
+
+class _Caller(Protocol):
+    async def call(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """(status, body, server closes) of one HTTP/1.1 response."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length: int | None = None
+    chunked = close = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            close = value.strip().lower() == b"close"
+    if chunked:
+        parts = []
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            parts.append(await reader.readexactly(size + 2))
+        await reader.readuntil(b"\r\n")
+        return status, b"".join(p[:-2] for p in parts), close
+    if length is None:
+        return status, await reader.read(), True
+    return status, await reader.readexactly(length), close
+
+
+class _RawCaller:
+    """One keep-alive HTTP/1.1 connection written by hand: a load generator that costs the
+    client a fraction of what it costs the server (httpx costs more than the server does)."""
+
+    def __init__(self, spec: LoadSpec, requests: _Requests, kinds: Counter[str]) -> None:
+        self.spec, self.requests, self.kinds = spec, requests, kinds
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def call(self) -> bool:
+        request = self.requests.raw()
+        for attempt in (0, 1):
+            reused = self.writer is not None
+            try:
+                if self.reader is None or self.writer is None:
+                    self.reader, self.writer = await asyncio.open_connection(
+                        self.spec.host, self.spec.port
+                    )
+                self.writer.write(request)
+                status, body, close = await _read_response(self.reader)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+                await self.aclose()
+                # A keep-alive connection the server closed while idle: once more, afresh.
+                if attempt == 0 and reused:
+                    continue
+                self.kinds[type(exc).__name__] += 1
+                return False
+            if close:
+                await self.aclose()
+            if self.requests.good(status, body):
+                return True
+            self.kinds[f"http {status}"] += 1
+            return False
+        return False  # pragma: no cover - the loop always returns
+
+    async def aclose(self) -> None:
+        writer, self.reader, self.writer = self.writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+class _HttpxCaller:
+    """The same request through a shared ``httpx.AsyncClient`` (``--client httpx``)."""
+
+    def __init__(self, client: httpx.AsyncClient, requests: _Requests, kinds: Counter[str]):
+        self.client, self.requests, self.kinds = client, requests, kinds
+
+    async def call(self) -> bool:
+        try:
+            if self.requests.spec.endpoint == "healthz":
+                resp = await self.client.get("/healthz")
+            else:
+                resp = await self.client.post("/v1/generate", json=self.requests.body())
+        except httpx.HTTPError as exc:
+            self.kinds[type(exc).__name__] += 1
+            return False
+        if self.requests.good(resp.status_code, resp.content):
+            return True
+        self.kinds[f"http {resp.status_code}"] += 1
+        return False
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Pool:
+    """Callers for the open loop: reuse an idle one, else open one, up to ``cap``."""
+
+    def __init__(self, new: Callable[[], _Caller], cap: int) -> None:
+        self.new, self.cap = new, cap
+        self.idle: asyncio.LifoQueue[_Caller] = asyncio.LifoQueue()
+        self.all: list[_Caller] = []
+
+    async def acquire(self) -> _Caller:
+        if self.idle.empty() and len(self.all) < self.cap:
+            caller = self.new()
+            self.all.append(caller)
+            return caller
+        return await self.idle.get()
+
+    def release(self, caller: _Caller) -> None:
+        self.idle.put_nowait(caller)
+
+
 async def _client_main(spec: LoadSpec) -> ClientResult:
     result = ClientResult()
     kinds: Counter[str] = Counter()
+    requests = _Requests(spec)
+    cap = spec.concurrency if spec.mode == "closed" else OPEN_LOOP_MAX_CONNECTIONS
     headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
-    pool = spec.concurrency if spec.mode == "closed" else 256
-    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-    counter = 0
+    client = httpx.AsyncClient(
+        base_url=f"http://{spec.host}:{spec.port}",
+        headers=headers,
+        limits=httpx.Limits(max_connections=cap, max_keepalive_connections=cap),
+        timeout=30.0,
+    )
+    callers: list[_Caller] = []
 
-    async with httpx.AsyncClient(
-        base_url=spec.base_url, headers=headers, limits=limits, timeout=30.0
-    ) as client:
+    def new_caller() -> _Caller:
+        caller: _Caller
+        if spec.client == "raw":
+            caller = _RawCaller(spec, requests, kinds)
+        else:
+            caller = _HttpxCaller(client, requests, kinds)
+        callers.append(caller)
+        return caller
 
-        async def one() -> bool:
-            nonlocal counter
-            try:
-                if spec.endpoint == "healthz":
-                    resp = await client.get("/healthz")
-                    good = resp.status_code == 200
-                else:
-                    counter += 1
-                    body = {
-                        "model": "z-image",
-                        "prompt": PROMPT,
-                        "request_id": f"{spec.tag}-{spec.process_index}-{counter}",
-                    }
-                    resp = await client.post("/v1/generate", json=body)
-                    good = resp.status_code == 200 and b'"code":0' in resp.content
-                if not good:
-                    kinds[f"http {resp.status_code}"] += 1
-                return good
-            except httpx.HTTPError as exc:
-                kinds[type(exc).__name__] += 1
-                return False
-
-        # Warm the connection pool before the clock starts.
-        await asyncio.gather(*(client.get("/healthz") for _ in range(min(pool, 64))))
+    try:
         delay = spec.start_at - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
+        t0 = time.perf_counter()
         win_start = t0 + spec.warmup
         win_end = win_start + spec.duration
         cpu: dict[str, float] = {}
 
         async def cpu_probe() -> None:
-            await asyncio.sleep(max(0.0, win_start - loop.time()))
+            await asyncio.sleep(max(0.0, win_start - time.perf_counter()))
             cpu["start"] = time.process_time()
-            await asyncio.sleep(max(0.0, win_end - loop.time()))
+            await asyncio.sleep(max(0.0, win_end - time.perf_counter()))
             cpu["end"] = time.process_time()
 
         probe = asyncio.create_task(cpu_probe())
         if spec.mode == "closed":
-            await _closed_loop(loop, one, spec, win_start, win_end, result)
+            await _closed_loop(new_caller, spec, win_start, win_end, result)
         else:
-            await _open_loop(loop, one, spec, t0, win_start, win_end, result)
+            await _open_loop(_Pool(new_caller, cap), spec, t0, win_start, win_end, result)
         await probe
         result.cpu_seconds = cpu.get("end", 0.0) - cpu.get("start", 0.0)
-    result.error_kinds = dict(kinds)
+    finally:
+        for caller in callers:
+            await caller.aclose()
+        await client.aclose()
+    result.error_kinds.update(kinds)
+    result.connections = len(callers) if spec.client == "raw" else cap
     return result
 
 
 async def _closed_loop(
-    loop: asyncio.AbstractEventLoop,
-    one: Any,
+    new_caller: Callable[[], _Caller],
     spec: LoadSpec,
     win_start: float,
     win_end: float,
     result: ClientResult,
 ) -> None:
     async def connection() -> None:
-        while (start := loop.time()) < win_end:
-            good = await one()
-            end = loop.time()
+        caller = new_caller()
+        while (start := time.perf_counter()) < win_end:
+            good = await caller.call()
+            end = time.perf_counter()
             if not win_start <= end <= win_end:
                 continue  # warmup, or the overhang after the window
             if good:
@@ -213,8 +359,7 @@ async def _closed_loop(
 
 
 async def _open_loop(
-    loop: asyncio.AbstractEventLoop,
-    one: Any,
+    pool: _Pool,
     spec: LoadSpec,
     t0: float,
     win_start: float,
@@ -224,29 +369,29 @@ async def _open_loop(
     interval = 1.0 / spec.rate
     step = interval * spec.processes  # this process sends every processes-th request
     offset = interval * spec.process_index
-    total = int((spec.warmup + spec.duration - offset) / step) + 1
     tasks: set[asyncio.Task[None]] = set()
     in_window: list[asyncio.Task[None]] = []
 
     async def fire(scheduled: float, counted: bool) -> None:
-        good = await one()
+        caller = await pool.acquire()  # waiting for a connection counts as latency
+        try:
+            good = await caller.call()
+        finally:
+            pool.release(caller)
         if not counted:
             return
         if good:
             result.ok += 1
-            result.latencies.append(loop.time() - scheduled)
+            result.latencies.append(time.perf_counter() - scheduled)
         else:
             result.errors += 1
 
-    for i in range(total):
-        scheduled = t0 + offset + i * step
-        if scheduled >= win_end:
-            break
-        delay = scheduled - loop.time()
+    i = 0
+    while (scheduled := t0 + offset + i * step) < win_end:
+        i += 1
+        delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        else:
-            result.late_ms_max = max(result.late_ms_max, -delay * 1000)
         counted = scheduled >= win_start
         task = asyncio.create_task(fire(scheduled, counted))
         tasks.add(task)
@@ -305,6 +450,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace, base_url: str, api_key: str, pid: int) -> None:
         self.args = args
         self.base_url = base_url
+        self.host, port = base_url.removeprefix("http://").rsplit(":", 1)
+        self.port = int(port)
         self.api_key = api_key
         self.server_pid = pid
         self.tag = secrets.token_hex(4)
@@ -328,9 +475,11 @@ class Bench:
                 1 if index < args.concurrency % args.clients else 0
             )
             spec = LoadSpec(
-                base_url=self.base_url,
+                host=self.host,
+                port=self.port,
                 endpoint=endpoint,
                 mode=mode,
+                client=args.client,
                 api_key=self.api_key if endpoint == "generate" else None,
                 concurrency=max(1, share),
                 rate=rate,
@@ -621,6 +770,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=32, help="closed-loop connections")
     p.add_argument("--rounds", type=int, default=2, help="healthz,generate pairs at peak")
     p.add_argument("--clients", type=int, default=1, help="client processes")
+    p.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="load generator: hand-written keep-alive HTTP/1.1 (default) or httpx.AsyncClient",
+    )
     p.add_argument(
         "--database-url",
         default=None,

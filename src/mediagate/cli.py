@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, TypeVar
 
 import typer
@@ -53,6 +53,18 @@ def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
     except DomainError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from exc
+
+
+def _print_rows(header: tuple[str, ...], rows: Sequence[Sequence[object]]) -> None:
+    """A table on a terminal; tab-separated lines when piped, so scripts can read it."""
+    if console.is_terminal:
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*map(str, row))
+        console.print(table)
+        return
+    for row in (header, *rows):
+        typer.echo("\t".join(map(str, row)))
 
 
 def _catalog(settings: Settings):  # type: ignore[no-untyped-def]
@@ -177,10 +189,7 @@ def workspaces_list() -> None:
                 rows.append((ws.name, ws.plan, bal.balance, bal.available))
             return rows
 
-    table = Table("name", "plan", "balance", "available")
-    for row in _run(work):
-        table.add_row(*map(str, row))
-    console.print(table)
+    _print_rows(("name", "plan", "balance", "available"), _run(work))
 
 
 @keys_app.command("create")
@@ -225,10 +234,7 @@ def keys_list(workspace: WorkspaceOpt) -> None:
                 for k in await ApiKeyService(session).list(ws.id)
             ]
 
-    table = Table("id", "prefix", "name", "mode", "scopes", "state")
-    for row in _run(work):
-        table.add_row(*row)
-    console.print(table)
+    _print_rows(("id", "prefix", "name", "mode", "scopes", "state"), _run(work))
 
 
 @keys_app.command("revoke")
