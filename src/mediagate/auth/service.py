@@ -105,12 +105,12 @@ async def authenticate(
         claims = tokens.decode_access_token(token, signing_key)
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated("invalid or expired access token", code="invalid_api_key") from exc
-    workspace = await WorkspaceRepository(session).by_id(claims["ws"])
-    if workspace is None:
+    owner = await WorkspaceRepository(session).by_id(claims["ws"])
+    if owner is None:
         raise Unauthenticated("the token's workspace no longer exists", code="invalid_api_key")
     return Principal(
-        workspace_id=workspace.id,
-        plan=workspace.plan,
+        workspace_id=owner.id,
+        plan=owner.plan,
         member_id=claims["sub"],
         scopes=frozenset(claims["scopes"]),
         mode=claims["mode"],

@@ -23,7 +23,7 @@ class Model(BaseModel):
     product: Product
     credits: int = Field(ge=0)
     notes: str = ""
-    inputs: list[InputKind] = Field(default_factory=lambda: ["text"])
+    inputs: list[InputKind] = Field(default_factory=lambda: list[InputKind](["text"]))
     resolutions: list[str] = Field(default_factory=list)
     durations: list[int] = Field(default_factory=list)
     base_duration: int | None = None
