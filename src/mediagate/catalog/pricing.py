@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mediagate.catalog.schemas import Catalog, Model
 from mediagate.errors import InvalidRequest
@@ -37,76 +39,59 @@ class Quote:
     breakdown: list[dict[str, object]] = field(default_factory=list)
 
 
+def _pick(
+    model: Model, name: str, value: object, allowed: Sequence[object], default: object
+) -> Any:
+    """``value`` (or ``default`` when absent) if it is one of ``allowed``; an empty ``allowed``
+    means the model takes no such unit at all."""
+    field_name = f"units.{name}"
+    if not allowed:
+        if value is not None:
+            raise InvalidRequest(
+                f"{model.id} takes no {name}", code="invalid_units", field=field_name
+            )
+        return None
+    chosen = default if value is None else value
+    if isinstance(chosen, bool) or chosen not in allowed:
+        raise InvalidRequest(
+            f"{field_name} must be one of {list(allowed)} for {model.id}",
+            code="invalid_units",
+            field=field_name,
+            allowed=list(allowed),
+        )
+    return chosen
+
+
 def resolve_units(
     catalog: Catalog, model: Model, raw: dict[str, object] | None, *, image_input: bool
 ) -> Units:
     """Fill defaults and refuse values the model does not offer, naming the allowed ones."""
-    raw = dict(raw or {})
+    raw = raw or {}
     info = catalog.products[model.product]
-    count = raw.get("count") if raw.get("count") is not None else 1
-    if not isinstance(count, int) or isinstance(count, bool) or count not in info.counts:
-        raise InvalidRequest(
-            f"units.count must be one of {info.counts}",
-            code="invalid_units",
-            field="units.count",
-            allowed=info.counts,
-        )
-
-    resolution = raw.get("resolution")
-    if model.resolutions:
-        resolution = resolution or info.default_resolution or model.resolutions[0]
-        if resolution not in model.resolutions:
-            raise InvalidRequest(
-                f"units.resolution must be one of {model.resolutions} for {model.id}",
-                code="invalid_units",
-                field="units.resolution",
-                allowed=model.resolutions,
-            )
-    elif resolution is not None:
-        raise InvalidRequest(
-            f"{model.id} takes no resolution", code="invalid_units", field="units.resolution"
-        )
-
-    duration = raw.get("duration")
-    if model.durations:
-        duration = (
-            duration if duration is not None else (info.default_duration or model.durations[0])
-        )
-        if (
-            not isinstance(duration, int)
-            or isinstance(duration, bool)
-            or duration not in model.durations
-        ):
-            raise InvalidRequest(
-                f"units.duration must be one of {model.durations} seconds for {model.id}",
-                code="invalid_units",
-                field="units.duration",
-                allowed=model.durations,
-            )
-    elif duration is not None:
-        raise InvalidRequest(
-            f"{model.id} takes no duration", code="invalid_units", field="units.duration"
-        )
-
-    aspect = raw.get("aspect_ratio")
-    if model.product in ("image", "video"):
-        aspect = aspect or info.default_aspect_ratio or "1:1"
-        if aspect not in ASPECT_RATIOS:
-            raise InvalidRequest(
-                f"units.aspect_ratio must be one of {list(ASPECT_RATIOS)}",
-                code="invalid_units",
-                field="units.aspect_ratio",
-                allowed=list(ASPECT_RATIOS),
-            )
-    elif aspect is not None:
-        raise InvalidRequest(
-            f"{model.id} takes no aspect_ratio", code="invalid_units", field="units.aspect_ratio"
-        )
+    visual = model.product in ("image", "video")
     return Units(
-        count=count,
-        resolution=resolution,  # type: ignore[arg-type]
-        duration=duration,
-        aspect_ratio=aspect,  # type: ignore[arg-type]
+        count=_pick(model, "count", raw.get("count"), info.counts, 1),
+        resolution=_pick(
+            model,
+            "resolution",
+            raw.get("resolution"),
+            model.resolutions,
+            info.default_resolution or next(iter(model.resolutions), None),
+        ),
+        duration=_pick(
+            model,
+            "duration",
+            raw.get("duration"),
+            model.durations,
+            info.default_duration or next(iter(model.durations), None),
+        ),
+        aspect_ratio=_pick(
+            model,
+            "aspect_ratio",
+            raw.get("aspect_ratio"),
+            ASPECT_RATIOS if visual else (),
+            info.default_aspect_ratio or "1:1",
+        ),
         image_input=image_input,
     )
 

@@ -13,9 +13,12 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.assets.inputs import InputLoader, own_asset_id
 from mediagate.assets.models import Asset
@@ -227,36 +230,48 @@ class Worker:
             if job is not None and job.cancel_requested:
                 ctx.cancel_requested = True
 
+    @contextlib.asynccontextmanager
+    async def _leave_processing(
+        self, job: Job, fence: int, status: JobStatus, **values: Any
+    ) -> AsyncIterator[tuple[AsyncSession, datetime]]:
+        """One fenced transaction that moves the job out of ``processing``; the caller adds
+        the ledger movement and events. A stale token raises LeaseLost and writes nothing."""
+        assert_transition(JobStatus.PROCESSING, status)
+        now = self.runtime.clock.now()
+        async with self.runtime.db.writer() as session:
+            if not await JobRepository(session).fenced_update(
+                job.id,
+                fence,
+                status=status,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+                **values,
+            ):
+                raise LeaseLost(job.id)
+            yield session, now
+
     async def _complete(self, job: Job, fence: int, result: EngineResult) -> None:
-        assert_transition(JobStatus.PROCESSING, JobStatus.COMPLETED)
         shas = [
             await asyncio.to_thread(self.runtime.storage.put, out.data) for out in result.outputs
         ]
         model = self.runtime.catalog.model(job.model)
         assert model is not None
         units = Units(
-            **{k: v for k, v in (job.params.get("units") or {}).items()},
-            image_input=bool(job.params.get("input_urls")),
+            **(job.params.get("units") or {}), image_input=bool(job.params.get("input_urls"))
         )
         charged = min(
             job.credits_held, quote(model, replace(units, count=result.delivered_count)).credits
         )
-        now = self.runtime.clock.now()
-        async with self.runtime.db.writer() as session:
-            repo = JobRepository(session)
-            if not await repo.fenced_update(
-                job.id,
-                fence,
-                status=JobStatus.COMPLETED,
-                progress=1.0,
-                finished_at=now,
-                credits_charged=charged,
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-                error=None,
-            ):
-                raise LeaseLost(job.id)
+        async with self._leave_processing(
+            job,
+            fence,
+            JobStatus.COMPLETED,
+            progress=1.0,
+            credits_charged=charged,
+            error=None,
+            finished_at=self.runtime.clock.now(),
+        ) as (session, now):
             assets = [
                 Asset(
                     workspace_id=job.workspace_id,
@@ -277,6 +292,7 @@ class Worker:
             await CreditService(session).capture(
                 job.workspace_id, job_id=job.id, held=job.credits_held, charged=charged
             )
+            repo = JobRepository(session)
             for asset in assets:
                 await repo.append_event(
                     job.id, "output", {"asset_id": asset.id, "index": asset.position}, now
@@ -289,49 +305,32 @@ class Worker:
             )
 
     async def _engine_failed(self, job: Job, fence: int, exc: EngineError) -> None:
-        if exc.retryable and job.attempts < job.max_attempts:
-            backoff = min(2**job.attempts, 60)
-            now = self.runtime.clock.now()
-            async with self.runtime.db.writer() as session:
-                repo = JobRepository(session)
-                if not await repo.fenced_update(
-                    job.id,
-                    fence,
-                    status=JobStatus.QUEUED,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    run_after=now + timedelta(seconds=backoff),
-                    updated_at=now,
-                    error={"code": exc.code, "message": exc.message},
-                ):
-                    raise LeaseLost(job.id)
-                await repo.append_event(
-                    job.id,
-                    "status",
-                    {"status": "queued", "reason": exc.code, "retry_in_seconds": backoff},
-                    now,
-                )
+        if not (exc.retryable and job.attempts < job.max_attempts):
+            await self._fail(job, fence, exc.code, exc.message)
             return
-        await self._fail(job, fence, exc.code, exc.message)
+        backoff = min(2**job.attempts, 60)
+        async with self._leave_processing(
+            job,
+            fence,
+            JobStatus.QUEUED,
+            error={"code": exc.code, "message": exc.message},
+            run_after=self.runtime.clock.now() + timedelta(seconds=backoff),
+        ) as (session, now):
+            await JobRepository(session).append_event(
+                job.id,
+                "status",
+                {"status": "queued", "reason": exc.code, "retry_in_seconds": backoff},
+                now,
+            )
 
     async def _fail(self, job: Job, fence: int, code: str, message: str) -> None:
-        assert_transition(JobStatus.PROCESSING, JobStatus.FAILED)
-        now = self.runtime.clock.now()
         error = {"code": code, "message": message}
-        async with self.runtime.db.writer() as session:
-            repo = JobRepository(session)
-            if not await repo.fenced_update(
-                job.id,
-                fence,
-                status=JobStatus.FAILED,
-                error=error,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-            ):
-                raise LeaseLost(job.id)
+        async with self._leave_processing(
+            job, fence, JobStatus.FAILED, error=error, finished_at=self.runtime.clock.now()
+        ) as (session, now):
             await CreditService(session).release(
                 job.workspace_id, job_id=job.id, held=job.credits_held
             )
-            await repo.append_event(job.id, "failed", {"status": "failed", "error": error}, now)
+            await JobRepository(session).append_event(
+                job.id, "failed", {"status": "failed", "error": error}, now
+            )
