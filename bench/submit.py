@@ -464,9 +464,7 @@ class Bench:
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
 
-    def run(
-        self, endpoint: Literal["healthz", "generate"], mode: Mode, label: str, rate: float = 0.0
-    ) -> PhaseResult:
+    def run(self, endpoint: Endpoint, mode: Mode, label: str, rate: float = 0.0) -> PhaseResult:
         args = self.args
         start_at = time.time() + 0.5
         futures: list[Future[ClientResult]] = []
@@ -618,9 +616,40 @@ def _postgres_database(url: str | None) -> Iterator[str | None]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@dataclass
+class Server:
+    base_url: str
+    api_key: str
+    pid: int
+    log_path: Path
+    code: str  # which mediagate the server runs: package path and git state
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _code_under_test(env: dict[str, str]) -> str:
+    """The mediagate package the server imports (PYTHONPATH may point at a snapshot)."""
+    python = Path(_mediagate_bin()).parent / "python"
+    probe = "import mediagate, os; print(os.path.dirname(mediagate.__file__))"
+    path = subprocess.run(
+        [str(python), "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    if not path.startswith(str(ROOT)):
+        return path
+    git = ["git", "-C", str(ROOT)]
+    rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
+    state = "+uncommitted changes in src/" if dirty.stdout.strip() else ""
+    return f"{path} (git {rev.stdout.strip()}{state})"
+
+
 @contextlib.contextmanager
-def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[tuple[str, str, int]]:
-    """Start ``mediagate serve`` in a fresh data dir; yield (base_url, api_key, pid)."""
+def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[Server]:
+    """Start ``mediagate serve`` in a fresh data dir, with a funded workspace and a key."""
     data_dir = Path(tempfile.mkdtemp(prefix="mg-bench-"))
     port = _free_port()
     env = {
@@ -651,7 +680,7 @@ def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[tupl
         _cli(env, "workspaces", "create", "bench", "--plan", "pro", "--credits", str(CREDITS))
         out = _cli(env, "keys", "create", "--workspace", "bench", "--mode", "sandbox")
         api_key = [line for line in out.split() if line.startswith("mg_")][-1]
-        yield base_url, api_key, proc.pid
+        yield Server(base_url, api_key, proc.pid, log_path, _code_under_test(env))
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -673,9 +702,11 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) 
             raise RuntimeError(
                 f"server exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}"
             )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
-                return
+        # Our own server has said it listens (not another process that took the free port).
+        if "Uvicorn running on" in log_path.read_text(errors="replace"):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
+                    return
         time.sleep(0.2)
     raise RuntimeError(f"server not healthy after 60 s:\n{log_path.read_text()[-3000:]}")
 
@@ -688,7 +719,11 @@ def _fmt(x: float, digits: int = 1) -> str:
 
 
 def _report(
-    args: argparse.Namespace, backend: str, peak: list[PhaseResult], half: list[PhaseResult]
+    args: argparse.Namespace,
+    backend: str,
+    code: str,
+    peak: list[PhaseResult],
+    half: list[PhaseResult],
 ) -> dict[str, Any]:
     by = {(r.endpoint, r.label): r for r in [*peak, *half]}
     hz, gen = by[("healthz", "peak")], by[("generate", "peak")]
@@ -698,11 +733,13 @@ def _report(
     p99_ok = gen_half.p99_ms < P99_TARGET_MS and gen_half.errors == 0
     summary: dict[str, Any] = {
         "backend": backend,
+        "code": code,
         "server_workers": args.server_workers,
         "concurrency": args.concurrency,
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "rounds": args.rounds,
+        "client": args.client,
         "client_processes": args.clients,
         "cpu_count": os.cpu_count(),
         "phases": [asdict(r) for r in [*peak, *half]],
@@ -720,8 +757,9 @@ def _report(
     print(
         f"\nbackend={backend}  workers={workers}  concurrency={args.concurrency}  "
         f"window={args.duration:g}s (+{args.warmup:g}s warmup)  rounds={args.rounds}  "
-        f"client processes={args.clients}  cpus={os.cpu_count()}"
+        f"client={args.client} x{args.clients}  cpus={os.cpu_count()}"
     )
+    print(f"code under test: {code}")
     head = (
         f"{'endpoint':<10} {'load':<22} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
         f"{'errors':>7} {'srv cpu':>8} {'cli cpu':>8}"
@@ -784,6 +822,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server-workers", action="store_true", help="serve with in-process workers on")
     p.add_argument("--keep-data", action="store_true", help="keep the temp data dir")
     p.add_argument("--json", action="store_true", help="print a JSON summary only")
+    p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = p.parse_args(argv)
     if args.duration <= 0 or args.concurrency < 1 or args.rounds < 1 or args.clients < 1:
         p.error("duration, concurrency, rounds and clients must be positive")
@@ -794,33 +833,43 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    log = (lambda *_: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
+    quiet = args.json
+
+    def log(msg: str) -> None:
+        if not quiet:
+            print(msg, file=sys.stderr, flush=True)
+
     backend = "postgresql" if args.database_url else "sqlite"
-    # A SIGTERM to the script still runs the cleanup below.
+    endpoints: tuple[Endpoint, Endpoint] = ("healthz", "generate")
+    # A SIGTERM to the script still runs the cleanup below (server, database, temp dir).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with (
-        _postgres_database(args.database_url) as pg_url,
-        _server(args, pg_url) as (base_url, api_key, pid),
-    ):
-        log(f"server pid {pid} at {base_url} ({backend}); measuring...")
-        bench = Bench(args, base_url, api_key, pid)
+    with _postgres_database(args.database_url) as pg_url, _server(args, pg_url) as server:
+        log(f"server pid {server.pid} at {server.base_url} ({backend}), code {server.code}")
+        bench = Bench(args, server.base_url, server.api_key, server.pid)
         try:
             rounds: dict[str, list[PhaseResult]] = {"healthz": [], "generate": []}
             for n in range(args.rounds):
-                for endpoint in ("healthz", "generate"):
-                    r = bench.run(endpoint, "closed", f"peak{n}")  # type: ignore[arg-type]
+                for endpoint in endpoints:
+                    r = bench.run(endpoint, "closed", f"peak{n}")
                     log(f"  round {n + 1} {endpoint:<8} {r.rps:8.1f} rps  p99 {r.p99_ms:.1f} ms")
                     rounds[endpoint].append(r)
-            peak = [_combine(rounds["healthz"]), _combine(rounds["generate"])]
+                    if r.ok == 0:
+                        log(f"no successful {endpoint}: {r.error_kinds}; server log:")
+                        log(server.log_tail())
+                        return 2
+            peak = [_combine(rounds[e]) for e in endpoints]
             half = []
-            for r in peak:
-                h = bench.run(r.endpoint, "open", "half", rate=max(1.0, r.rps / 2))  # type: ignore[arg-type]
-                log(f"  half    {r.endpoint:<8} {h.rps:8.1f} rps  p99 {h.p99_ms:.1f} ms")
+            for endpoint, r in zip(endpoints, peak, strict=True):
+                h = bench.run(endpoint, "open", "half", rate=max(1.0, r.rps / 2))
+                log(f"  half    {endpoint:<8} {h.rps:8.1f} rps  p99 {h.p99_ms:.1f} ms")
                 half.append(h)
         finally:
             bench.close()
-    _report(args, backend, peak, half)
-    return 0
+        if any(r.errors for r in [*peak, *half]):
+            log("some requests failed; server log tail:\n" + server.log_tail())
+    summary = _report(args, backend, server.code, peak, half)
+    missed = not (summary["ratio_pass"] and summary["p99_pass"])
+    return 1 if args.check and missed else 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
         stop = asyncio.Event()
         worker_task = None
         if runtime.settings.embedded_workers:

@@ -143,6 +143,7 @@ def worker(
 
     async def main() -> None:
         runtime = Runtime.from_settings(settings)
+        await runtime.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

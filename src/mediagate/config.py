@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     # otherwise links are built from the request's own base URL.
     public_base_url: str | None = None
     secret_key: str | None = None
+    redis_url: str | None = None
     catalog_path: Path | None = None
 
     embedded_workers: bool = True

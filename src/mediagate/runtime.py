@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from mediagate.assets.storage import LocalStorage, Storage
@@ -13,6 +12,7 @@ from mediagate.config import Settings
 from mediagate.db.database import Database
 from mediagate.engines.builtin import BuiltinEngine
 from mediagate.engines.registry import EngineRegistry
+from mediagate.events.bus import LocalBus, bus_for
 
 
 @dataclass
@@ -22,9 +22,8 @@ class Runtime:
     catalog: Catalog
     storage: Storage
     engines: EngineRegistry
+    bus: LocalBus = field(default_factory=LocalBus)
     clock: Clock = field(default_factory=Clock)
-    # Wakes idle in-process workers when a job is queued, instead of waiting for the next poll.
-    job_queued: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -34,11 +33,13 @@ class Runtime:
             catalog=load_catalog(settings.catalog_path),
             storage=LocalStorage(settings.storage_dir),
             engines=EngineRegistry([BuiltinEngine(max_pixels=settings.max_image_pixels)]),
+            bus=bus_for(settings.resolved_database_url, settings.redis_url),
             clock=clock or Clock(),
         )
 
-    def notify_job_queued(self) -> None:
-        self.job_queued.set()
+    async def start(self) -> None:
+        await self.bus.start()
 
     async def close(self) -> None:
+        await self.bus.stop()
         await self.db.dispose()

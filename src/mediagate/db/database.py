@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -22,6 +22,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _IMMEDIATE = "mediagate_immediate"
+_AFTER_COMMIT = "mediagate_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after this write session commits; never if it rolls back."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 class Database:
@@ -54,7 +60,8 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[AsyncSession]:
-        """A session that commits on success and rolls back on any exception."""
+        """A session that commits on success and rolls back on any exception. Callbacks
+        registered with ``after_commit`` run once the commit succeeded (and the lock is free)."""
         lock = self._write_lock or contextlib.nullcontext()
         async with lock, self._write() as session:
             try:
@@ -63,6 +70,9 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            callbacks = session.info.pop(_AFTER_COMMIT, [])
+        for callback in callbacks:
+            callback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

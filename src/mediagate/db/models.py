@@ -6,6 +6,12 @@ from mediagate.credits.models import CreditAccount, LedgerEntry
 from mediagate.db.base import Base
 from mediagate.idempotency.models import IdempotencyRecord
 from mediagate.jobs.models import Job, JobEvent
+from mediagate.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from mediagate.workspaces.models import Member, Workspace
 
 __all__ = [
@@ -19,4 +25,8 @@ __all__ = [
     "LedgerEntry",
     "Member",
     "Workspace",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

@@ -21,6 +21,7 @@ from mediagate.credits.service import CreditService
 from mediagate.db.base import new_id
 from mediagate.errors import NotFound
 from mediagate.idempotency.service import IdempotencyService
+from mediagate.jobs import events
 from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
 from mediagate.jobs.status import JobStatus
@@ -106,7 +107,10 @@ class JobService:
                 last_event_seq=0,
             )
         )
-        await self.jobs.append_event(job.id, "status", {"status": "queued"}, now)
+        await events.record(
+            self.session, self.runtime, job.id, "status", {"status": "queued"}, now, job=job
+        )
+        await self.runtime.bus.notify(self.session, "queue", "", job.id)
         body = render(job, hold)
         if req.idempotency_key:
             await self.idempotency.record(
@@ -143,12 +147,27 @@ class JobService:
                 }
                 job.finished_at = now
                 await self.credits.release(job.workspace_id, job_id=job.id, held=job.credits_held)
-                await self.jobs.append_event(job.id, "failed", {"error": job.error}, now)
+                await self.session.flush()
+                await events.record(
+                    self.session,
+                    self.runtime,
+                    job.id,
+                    "failed",
+                    {"status": "failed", "error": job.error},
+                    now,
+                    job=job,
+                )
             else:
                 job.status = JobStatus.QUEUED
                 job.run_after = now
-                await self.jobs.append_event(
-                    job.id, "status", {"status": "queued", "reason": "lease_expired"}, now
+                await self.session.flush()
+                await events.record(
+                    self.session,
+                    self.runtime,
+                    job.id,
+                    "status",
+                    {"status": "queued", "reason": "lease_expired"},
+                    now,
                 )
             job.fence += 1
             job.lease_owner = None
@@ -172,6 +191,4 @@ async def submit_job(
             # Two first requests with one idempotency key: the loser replays the winner.
             if attempt == 2 or not req.idempotency_key:
                 raise
-    if not submitted.replayed:
-        runtime.notify_job_queued()
     return submitted

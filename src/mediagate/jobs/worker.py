@@ -26,6 +26,7 @@ from mediagate.assets.repository import AssetRepository
 from mediagate.catalog.pricing import Units, quote
 from mediagate.credits.service import CreditService
 from mediagate.engines.base import EngineError, EngineResult, JobSpec
+from mediagate.jobs import events
 from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
 from mediagate.jobs.service import JobService
@@ -61,8 +62,13 @@ class _Context:
                 updated_at=now,
             ):
                 raise LeaseLost(self.job.id)
-            await repo.append_event(
-                self.job.id, "progress", {"progress": round(fraction, 4), "message": message}, now
+            await events.record(
+                session,
+                self.worker.runtime,
+                self.job.id,
+                "progress",
+                {"progress": round(fraction, 4), "message": message},
+                now,
             )
 
     async def load_input(self, url: str) -> bytes:
@@ -103,16 +109,14 @@ class Worker:
             await asyncio.gather(*loops, return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        wake = self.runtime.job_queued
-        while not stop.is_set():
-            try:
-                if await self.run_once():
-                    continue
-            except Exception:  # a bug or a database hiccup must not kill the loop
-                log.exception("worker loop error")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.settings.worker_poll_seconds)
-            wake.clear()
+        with self.runtime.bus.subscribe("queue") as queued:
+            while not stop.is_set():
+                try:
+                    if await self.run_once():
+                        continue
+                except Exception:  # a bug or a database hiccup must not kill the loop
+                    log.exception("worker loop error")
+                await queued.wait(self.settings.worker_poll_seconds)
 
     async def _rescue_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -134,10 +138,10 @@ class Worker:
             if claimed is None:
                 return False
             job_id, fence = claimed
-            await JobRepository(session).append_event(
-                job_id, "status", {"status": "processing"}, now
-            )
             await JobRepository(session).fenced_update(job_id, fence, started_at=now)
+            await events.record(
+                session, self.runtime, job_id, "status", {"status": "processing"}, now
+            )
         try:
             await self._execute(job_id, fence)
         except LeaseLost:
@@ -292,12 +296,18 @@ class Worker:
             await CreditService(session).capture(
                 job.workspace_id, job_id=job.id, held=job.credits_held, charged=charged
             )
-            repo = JobRepository(session)
             for asset in assets:
-                await repo.append_event(
-                    job.id, "output", {"asset_id": asset.id, "index": asset.position}, now
+                await events.record(
+                    session,
+                    self.runtime,
+                    job.id,
+                    "output",
+                    {"asset_id": asset.id, "index": asset.position},
+                    now,
                 )
-            await repo.append_event(
+            await events.record(
+                session,
+                self.runtime,
                 job.id,
                 "completed",
                 {"status": "completed", "credits_charged": charged, "info": result.info},
@@ -316,7 +326,9 @@ class Worker:
             error={"code": exc.code, "message": exc.message},
             run_after=self.runtime.clock.now() + timedelta(seconds=backoff),
         ) as (session, now):
-            await JobRepository(session).append_event(
+            await events.record(
+                session,
+                self.runtime,
                 job.id,
                 "status",
                 {"status": "queued", "reason": exc.code, "retry_in_seconds": backoff},
@@ -331,6 +343,6 @@ class Worker:
             await CreditService(session).release(
                 job.workspace_id, job_id=job.id, held=job.credits_held
             )
-            await JobRepository(session).append_event(
-                job.id, "failed", {"status": "failed", "error": error}, now
+            await events.record(
+                session, self.runtime, job.id, "failed", {"status": "failed", "error": error}, now
             )

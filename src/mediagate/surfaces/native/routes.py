@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from mediagate.assets.signing import signed_path
 from mediagate.catalog.service import CatalogService
 from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
 from mediagate.idempotency.service import fingerprint
+from mediagate.jobs import views
 from mediagate.jobs.models import Job
 from mediagate.jobs.service import JobService, SubmitRequest, submit_job
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
@@ -145,45 +145,11 @@ async def get_job(
         service = JobService(session, runtime)
         job = await service.get(principal, job_id)
         outputs = await service.outputs(job)
-    root = base_url(request)
-    key, ttl = runtime.settings.signing_key, runtime.settings.asset_url_ttl_seconds
-    view = s.JobView(
-        id=job.id,
-        status=job.status,
-        progress=job.progress,
-        progress_message=job.progress_message,
-        model=job.model,
-        product=job.product,
-        surface=job.surface,
-        engine=job.engine,
-        mode=job.mode,
-        outputs=[
-            s.JobOutput(
-                id=a.id,
-                index=a.position,
-                url=root + signed_path(key, a.id, ttl),
-                mime_type=a.mime_type,
-                bytes=a.bytes,
-                width=a.width,
-                height=a.height,
-                duration_seconds=a.duration_seconds,
-                sha256=a.sha256,
-            )
-            for a in outputs
-        ],
-        error=job.error,
-        credits=s.JobCredits(
-            estimated=job.credits_estimated, held=job.credits_held, charged=job.credits_charged
-        ),
-        price_version=job.price_version,
-        usage_event_id=job.usage_event_id,
-        provider_task_id=job.provider_task_id,
-        attempts=job.attempts,
-        correlation_id=job.correlation_id,
-        metadata=job.metadata_,
-        created_at=job.created_at.isoformat(),
-        started_at=job.started_at.isoformat() if job.started_at else None,
-        finished_at=job.finished_at.isoformat() if job.finished_at else None,
-        links={"self": f"/v1/jobs/{job.id}"},
+    view = views.native_job(
+        job,
+        outputs,
+        base_url(request),
+        runtime.settings.signing_key,
+        runtime.settings.asset_url_ttl_seconds,
     )
-    return ok(view.model_dump())
+    return ok(view)

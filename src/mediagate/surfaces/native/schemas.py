@@ -143,6 +143,7 @@ class JobView(BaseModel):
     attempts: int
     correlation_id: str | None
     metadata: dict[str, Any]
+    webhook_url: str | None
     created_at: str
     started_at: str | None
     finished_at: str | None

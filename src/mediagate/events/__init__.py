@@ -1,0 +1,1 @@
+"""Cross-process notifications: job events, queue wake-ups and cancel requests."""

@@ -1,0 +1,1 @@
+"""Webhooks: workspace endpoints, the transactional outbox and the signed dispatcher."""
