@@ -16,6 +16,8 @@ class Workspace(Base):
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
     plan: Mapped[str] = mapped_column(sa.String(20), default="free")
+    # Signs deliveries to per-job webhook URLs (endpoints have their own secrets); encrypted.
+    webhook_secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -5,10 +5,10 @@ Revises: 0001
 Create Date: 2026-11-23 13:00:00
 """
 
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 import mediagate.db.base
+
 
 revision = "0002"
 down_revision = "0001"
@@ -129,8 +129,14 @@ def upgrade() -> None:
             batch_op.f("ix_webhook_attempts_delivery_id"), ["delivery_id"], unique=False
         )
 
+    with op.batch_alter_table("workspaces", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("webhook_secret_encrypted", sa.Text(), nullable=True))
+
 
 def downgrade() -> None:
+
+    with op.batch_alter_table("workspaces", schema=None) as batch_op:
+        batch_op.drop_column("webhook_secret_encrypted")
 
     with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_attempts_delivery_id"))

@@ -59,6 +59,7 @@ async def generate(
             prompt=body.prompt,
             input_urls=body.input_image_urls,
             idempotency_key=body.request_id,
+            webhook_url=body.webhook_url,
             fingerprint=fingerprint(body.model_dump(mode="json")),
         ),
         _generate_result,

@@ -21,6 +21,15 @@ class UnitsIn(BaseModel):
     aspect_ratio: str | None = Field(None, description="e.g. 1:1, 16:9, 9:16")
 
 
+def check_webhook_url(url: str) -> str:
+    """Syntax only; where it points is checked at delivery time, on every attempt."""
+    try:
+        check_url(url, allowed_schemes=("https", "http"), max_url_length=2000)
+    except FetchRefused as exc:
+        raise ValueError(exc.message) from exc
+    return url
+
+
 def _check_input_url(url: str) -> str:
     if url.startswith("data:"):
         if not url.startswith("data:image/") or ";base64," not in url[:100]:
@@ -47,11 +56,19 @@ class GenerateRequest(BaseModel):
     units: UnitsIn | None = None
     input_image_urls: list[str] = Field(default_factory=list, max_length=MAX_INPUT_IMAGES)
     price_version: str | None = Field(None, max_length=40)
+    webhook_url: str | None = Field(
+        None, max_length=2000, description="Receives job.completed / job.failed / job.canceled"
+    )
 
     @field_validator("input_image_urls")
     @classmethod
     def _urls(cls, urls: list[str]) -> list[str]:
         return [_check_input_url(u) for u in urls]
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, url: str | None) -> str | None:
+        return None if url is None else check_webhook_url(url)
 
 
 class GenerateResult(BaseModel):
