@@ -426,6 +426,7 @@ class PhaseResult:
     error_kinds: dict[str, int]
     server_cpu_pct: float
     client_cpu_pct: float
+    other_cpu_pct: float = 0.0
     target_rps: float | None = None
     rounds_rps: list[float] = field(default_factory=list)
 
@@ -444,6 +445,15 @@ def _proc_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 class Bench:
@@ -491,11 +501,15 @@ class Bench:
             futures.append(self.pool.submit(_client_run, spec))
         # Server CPU over the measured window, sampled from this (idle) process.
         time.sleep(max(0.0, start_at + args.warmup - time.time()))
-        cpu0 = _proc_cpu_seconds(self.server_pid)
+        cpu0, busy0 = _proc_cpu_seconds(self.server_pid), _machine_busy_seconds()
         time.sleep(max(0.0, start_at + args.warmup + args.duration - time.time()))
-        cpu1 = _proc_cpu_seconds(self.server_pid)
+        cpu1, busy1 = _proc_cpu_seconds(self.server_pid), _machine_busy_seconds()
         results = [f.result(timeout=args.warmup + args.duration + 60) for f in futures]
-        return self._merge(endpoint, mode, label, results, cpu1 - cpu0, rate)
+        phase = self._merge(endpoint, mode, label, results, cpu1 - cpu0, rate)
+        # Whatever else kept the machine busy meanwhile (other users of a shared host).
+        busy = 100 * (busy1 - busy0) / args.duration
+        phase.other_cpu_pct = max(0.0, busy - phase.server_cpu_pct - phase.client_cpu_pct)
+        return phase
 
     def _merge(
         self,
@@ -555,6 +569,7 @@ def _combine(rounds: list[PhaseResult]) -> PhaseResult:
         error_kinds=dict(kinds),
         server_cpu_pct=sum(r.server_cpu_pct for r in rounds) / n,
         client_cpu_pct=sum(r.client_cpu_pct for r in rounds) / n,
+        other_cpu_pct=sum(r.other_cpu_pct for r in rounds) / n,
         rounds_rps=[round(r.rps, 1) for r in rounds],
     )
 
@@ -762,7 +777,7 @@ def _report(
     print(f"code under test: {code}")
     head = (
         f"{'endpoint':<10} {'load':<22} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'errors':>7} {'srv cpu':>8} {'cli cpu':>8}"
+        f"{'errors':>7} {'srv cpu':>8} {'cli cpu':>8} {'other':>6}"
     )
     print(head)
     print("-" * len(head))
@@ -774,7 +789,7 @@ def _report(
         print(
             f"{r.endpoint:<10} {load:<22} {r.rps:>8.1f} {_fmt(r.p50_ms, 2):>8} "
             f"{_fmt(r.p99_ms, 2):>8} {_fmt(r.max_ms, 1):>8} {r.errors:>7} "
-            f"{r.server_cpu_pct:>7.0f}% {r.client_cpu_pct:>7.0f}%"
+            f"{r.server_cpu_pct:>7.0f}% {r.client_cpu_pct:>7.0f}% {r.other_cpu_pct:>5.0f}%"
         )
         if r.error_kinds:
             print(f"{'':<10} errors: {r.error_kinds}")

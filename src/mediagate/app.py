@@ -14,7 +14,7 @@ from mediagate.jobs.worker import Worker
 from mediagate.runtime import Runtime
 from mediagate.surfaces import health
 from mediagate.surfaces.errors import ErrorRenderers
-from mediagate.surfaces.native import assets, docs, identity, routes
+from mediagate.surfaces.native import assets, docs, identity, jobs, routes
 from mediagate.surfaces.native.envelope import render_error
 
 
@@ -46,6 +46,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     ErrorRenderers(fallback=render_error).install(app)
-    for module in (health, routes, identity, assets, docs):
+    for module in (health, routes, jobs, identity, assets, docs):
         app.include_router(module.router)
     return app

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 1.0
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 10.0
+    shutdown_grace_seconds: float = 20.0
+    cancel_grace_seconds: float = 2.0
+    max_streams_per_process: int = 1000
+    stream_heartbeat_seconds: float = 15.0
+    stream_poll_seconds: float = 1.0
 
     asset_url_ttl_seconds: int = 3600
     max_input_image_bytes: int = 30 * 1024 * 1024

@@ -15,6 +15,23 @@ from mediagate.engines.registry import EngineRegistry
 from mediagate.events.bus import LocalBus, bus_for
 
 
+class StreamSlots:
+    """Counts open event streams so that one process never holds more than ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def acquire(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def release(self) -> None:
+        self.open -= 1
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -24,6 +41,7 @@ class Runtime:
     engines: EngineRegistry
     bus: LocalBus = field(default_factory=LocalBus)
     clock: Clock = field(default_factory=Clock)
+    streams: StreamSlots = field(default_factory=lambda: StreamSlots(1000))
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -35,6 +53,7 @@ class Runtime:
             engines=EngineRegistry([BuiltinEngine(max_pixels=settings.max_image_pixels)]),
             bus=bus_for(settings.resolved_database_url, settings.redis_url),
             clock=clock or Clock(),
+            streams=StreamSlots(settings.max_streams_per_process),
         )
 
     async def start(self) -> None:

@@ -104,3 +104,24 @@ class JobRepository:
                 .with_for_update(skip_locked=True)
             )
         ).all()
+
+    async def cancel_if_queued(self, job_id: str, now: datetime) -> bool:
+        """Cancel a job that no worker holds yet; False if it already moved on."""
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .values(
+                status=JobStatus.CANCELED, finished_at=now, updated_at=now, cancel_requested=True
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def request_cancel(self, job_id: str, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
+            .values(cancel_requested=True, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]

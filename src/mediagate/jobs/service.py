@@ -19,7 +19,7 @@ from mediagate.catalog.schemas import Model
 from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
 from mediagate.db.base import new_id
-from mediagate.errors import NotFound
+from mediagate.errors import Conflict, NotFound
 from mediagate.idempotency.service import IdempotencyService
 from mediagate.jobs import events
 from mediagate.jobs.models import Job
@@ -133,6 +133,30 @@ class JobService:
 
     async def outputs(self, job: Job) -> Sequence[Asset]:
         return await AssetRepository(self.session).for_job(job.id)
+
+    async def cancel(self, principal: Principal, job_id: str) -> Job:
+        """Cancel at once while queued (releasing the hold); ask the worker to stop while
+        processing (engines check between steps); a finished job cannot be canceled."""
+        job = await self.get(principal, job_id)
+        now = self.runtime.clock.now()
+        if await self.jobs.cancel_if_queued(job.id, now):
+            await self.credits.release(job.workspace_id, job_id=job.id, held=job.credits_held)
+            await events.record(
+                self.session, self.runtime, job.id, "canceled", {"status": "canceled"}, now
+            )
+        elif await self.jobs.request_cancel(job.id, now):
+            await self.runtime.bus.notify(self.session, "cancel", job.id, job.id)
+        else:
+            current = await self.jobs.get(job.id)
+            assert current is not None
+            raise Conflict(
+                f"job {job.id} is already {current.status}",
+                code="job_not_cancelable",
+                status_now=current.status,
+            )
+        refreshed = await self.jobs.get(job.id)
+        assert refreshed is not None
+        return refreshed
 
     async def rescue_expired(self, now: datetime) -> int:
         """Requeue (or, out of attempts, fail) jobs whose lease ran out. Bumping the fence

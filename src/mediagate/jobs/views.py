@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mediagate.assets.models import Asset
-from mediagate.assets.signing import signed_path
+from mediagate.assets.signing import signed_path, stream_token
 from mediagate.jobs.models import Job
 
 JobRenderer = Callable[[Job, Sequence[Asset], str, bytes, int], dict[str, Any]]
@@ -26,6 +26,14 @@ def render(
 ) -> dict[str, Any]:
     renderer = _RENDERERS.get(job.surface, native_envelope)
     return renderer(job, assets, base_url, signing_key, ttl)
+
+
+STREAM_TOKEN_TTL = 900
+
+
+def stream_link(job: Job, signing_key: bytes) -> str:
+    token = stream_token(signing_key, job.id, job.workspace_id, STREAM_TOKEN_TTL)
+    return f"/v1/jobs/{job.id}/stream?token={token}"
 
 
 def _iso(value: Any) -> str | None:
@@ -77,7 +85,7 @@ def native_job(
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
-        "links": {"self": f"/v1/jobs/{job.id}", "stream": f"/v1/jobs/{job.id}/stream"},
+        "links": {"self": f"/v1/jobs/{job.id}", "stream": stream_link(job, signing_key)},
     }
 
 

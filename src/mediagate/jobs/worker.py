@@ -49,6 +49,17 @@ class _Context:
         self.fence = fence
         self.loader = loader
         self.cancel_requested = False
+        self.lease_lost = False
+        self.run: asyncio.Task[Any] | None = None
+
+    def request_cancel(self, grace_seconds: float) -> None:
+        """Ask the engine to stop (it checks ``canceled()`` between steps); one that does not
+        listen is stopped after ``grace_seconds``."""
+        if self.cancel_requested:
+            return
+        self.cancel_requested = True
+        if self.run is not None:
+            asyncio.get_running_loop().call_later(grace_seconds, self.run.cancel)
 
     async def progress(self, fraction: float, message: str) -> None:
         now = self.worker.runtime.clock.now()
@@ -97,16 +108,26 @@ class Worker:
         self.settings = runtime.settings
         self.concurrency = concurrency or self.settings.worker_concurrency
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._running: dict[str, _Context] = {}
 
     async def run_until(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then claim nothing new, let running jobs finish for
+        ``shutdown_grace_seconds``, and hand back whatever is still running."""
         loops = [asyncio.create_task(self._loop(stop)) for _ in range(self.concurrency)]
-        loops.append(asyncio.create_task(self._rescue_loop(stop)))
+        helpers = [
+            asyncio.create_task(self._rescue_loop(stop)),
+            asyncio.create_task(self._cancel_listener()),
+        ]
         try:
             await stop.wait()
-        finally:
-            for task in loops:
-                task.cancel()
+            _, pending = await asyncio.wait(loops, timeout=self.settings.shutdown_grace_seconds)
+            for task in pending:
+                task.cancel()  # _execute hands the job back to the queue
             await asyncio.gather(*loops, return_exceptions=True)
+        finally:
+            for task in (*loops, *helpers):
+                task.cancel()
+            await asyncio.gather(*loops, *helpers, return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         with self.runtime.bus.subscribe("queue") as queued:
@@ -127,6 +148,14 @@ class Worker:
                 log.exception("rescue pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.lease_seconds / 2)
+
+    async def _cancel_listener(self) -> None:
+        with self.runtime.bus.subscribe("cancel") as requests:
+            while True:
+                for job_id in await requests.wait():
+                    running = self._running.get(job_id)
+                    if running is not None:
+                        running.request_cancel(self.settings.cancel_grace_seconds)
 
     async def run_once(self) -> bool:
         """Claim one job and run it to a settled state; False when the queue is empty."""
@@ -175,21 +204,34 @@ class Worker:
             asset_sha=asset_sha,
         )
         ctx = _Context(self, job, fence, loader)
+        ctx.cancel_requested = job.cancel_requested
         engine = self.runtime.engines.get(job.engine or "")
         run = asyncio.create_task(engine.run(spec, ctx))
-        beat = asyncio.create_task(self._heartbeat(job.id, fence, run, ctx))
+        ctx.run = run
+        beat = asyncio.create_task(self._heartbeat(job.id, fence, ctx))
+        self._running[job.id] = ctx
         try:
             result = await asyncio.wait_for(run, self.runtime.catalog.jobs.timeout_seconds)
         except EngineError as exc:
-            await self._engine_failed(job, fence, exc)
+            if exc.code == "canceled" and ctx.cancel_requested:
+                await self._cancel(job, fence)
+            else:
+                await self._engine_failed(job, fence, exc)
             return
         except TimeoutError:
             await self._fail(job, fence, "timeout", "the engine did not finish in time")
             return
         except asyncio.CancelledError:
-            if beat.done() and isinstance(beat.exception(), LeaseLost):
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # We are shutting down: give the job back without spending an attempt.
+                run.cancel()
+                await self._hand_back(job, fence)
+                raise
+            if ctx.lease_lost:
                 raise LeaseLost(job.id) from None
-            raise
+            await self._cancel(job, fence)  # a cancel request stopped the engine
+            return
         except LeaseLost:
             raise
         except Exception as exc:
@@ -199,6 +241,7 @@ class Worker:
             )
             return
         finally:
+            self._running.pop(job.id, None)
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                 await beat
@@ -213,9 +256,7 @@ class Worker:
                 found[asset_id] = asset.sha256
         return found
 
-    async def _heartbeat(
-        self, job_id: str, fence: int, run: asyncio.Task[Any], ctx: _Context
-    ) -> None:
+    async def _heartbeat(self, job_id: str, fence: int, ctx: _Context) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             now = self.runtime.clock.now()
@@ -229,10 +270,13 @@ class Worker:
                 )
                 job = await repo.get(job_id) if ok else None
             if not ok:
-                run.cancel()
+                ctx.lease_lost = True
+                if ctx.run is not None:
+                    ctx.run.cancel()
                 raise LeaseLost(job_id)
-            if job is not None and job.cancel_requested:
-                ctx.cancel_requested = True
+            if job is not None and job.cancel_requested and not ctx.cancel_requested:
+                # The request reached another process; the bus may not have told us.
+                ctx.request_cancel(self.settings.cancel_grace_seconds)
 
     @contextlib.asynccontextmanager
     async def _leave_processing(
@@ -346,3 +390,39 @@ class Worker:
             await events.record(
                 session, self.runtime, job.id, "failed", {"status": "failed", "error": error}, now
             )
+
+    async def _cancel(self, job: Job, fence: int) -> None:
+        async with self._leave_processing(
+            job, fence, JobStatus.CANCELED, finished_at=self.runtime.clock.now()
+        ) as (session, now):
+            await CreditService(session).release(
+                job.workspace_id, job_id=job.id, held=job.credits_held
+            )
+            await events.record(
+                session, self.runtime, job.id, "canceled", {"status": "canceled"}, now
+            )
+
+    async def _hand_back(self, job: Job, fence: int) -> None:
+        try:
+            async with self._leave_processing(
+                job,
+                fence,
+                JobStatus.QUEUED,
+                run_after=self.runtime.clock.now(),
+                attempts=Job.attempts - 1,
+            ) as (session, now):
+                await events.record(
+                    session,
+                    self.runtime,
+                    job.id,
+                    "status",
+                    {"status": "queued", "reason": "worker_shutdown"},
+                    now,
+                )
+            await self._notify_queued()
+        except LeaseLost:
+            pass
+
+    async def _notify_queued(self) -> None:
+        async with self.runtime.db.writer() as session:
+            await self.runtime.bus.notify(session, "queue")

@@ -5,10 +5,10 @@ Revises: 0001
 Create Date: 2026-11-23 13:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
-import mediagate.db.base
+from alembic import op
 
+import mediagate.db.base
 
 revision = "0002"
 down_revision = "0001"

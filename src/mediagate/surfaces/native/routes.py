@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request, Response
 
 from mediagate.catalog.service import CatalogService
 from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
 from mediagate.idempotency.service import fingerprint
-from mediagate.jobs import views
+from mediagate.jobs.follow import TERMINAL_EVENTS, wait_until_done
 from mediagate.jobs.models import Job
 from mediagate.jobs.service import JobService, SubmitRequest, submit_job
-from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
+from mediagate.surfaces.deps import PrincipalDep, RuntimeDep
 from mediagate.surfaces.native import schemas as s
 from mediagate.surfaces.native.envelope import Envelope, ok
+from mediagate.surfaces.native.jobs import job_view
+from mediagate.surfaces.prefer import wait_seconds
 
 router = APIRouter(tags=["agent credits"])
 SURFACE = "native"
@@ -27,18 +29,25 @@ def _generate_result(job: Job, hold: LedgerEntry) -> dict[str, Any]:
         provider_task_id=job.provider_task_id,
         status="pending",
         usage_event_id=hold.id,
-    ).model_dump()
+    ).model_dump(exclude={"job"})
 
 
 @router.post(
     "/v1/generate",
     response_model=Envelope[s.GenerateResult],
-    summary="Start a generation (idempotent on request_id)",
+    response_model_exclude_unset=True,
+    summary="Start a generation (idempotent on request_id; Prefer: wait=N to wait for it)",
 )
 async def generate(
-    body: s.GenerateRequest, principal: PrincipalDep, runtime: RuntimeDep
+    body: s.GenerateRequest,
+    request: Request,
+    response: Response,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     principal.require("generate")
+    wait = wait_seconds(prefer)
     units = body.units.model_dump() if body.units else None
     priced = CatalogService(runtime.catalog).price(
         body.model,
@@ -64,7 +73,15 @@ async def generate(
         ),
         _generate_result,
     )
-    return ok(submitted.body)
+    if wait is None:
+        return ok(submitted.body)
+    job = await wait_until_done(runtime, submitted.job_id, wait)
+    response.headers["Preference-Applied"] = f"wait={wait}"
+    async with runtime.db.reader() as session:
+        outputs = await JobService(session, runtime).outputs(job)
+    view = job_view(request, runtime, job, outputs)
+    done = job.status in TERMINAL_EVENTS
+    return ok({**submitted.body, "status": job.status if done else "pending", "job": view})
 
 
 @router.post(
@@ -132,25 +149,3 @@ async def models_list(principal: PrincipalDep, runtime: RuntimeDep) -> dict[str,
         for m in runtime.catalog.models
     ]
     return ok({"models": models, "price_version": runtime.catalog.price_version})
-
-
-@router.get(
-    "/v1/jobs/{job_id}",
-    response_model=Envelope[s.JobView],
-    summary="A job: status, progress, outputs (signed URLs), error and credits",
-)
-async def get_job(
-    job_id: str, request: Request, principal: PrincipalDep, runtime: RuntimeDep
-) -> dict[str, Any]:
-    async with runtime.db.reader() as session:
-        service = JobService(session, runtime)
-        job = await service.get(principal, job_id)
-        outputs = await service.outputs(job)
-    view = views.native_job(
-        job,
-        outputs,
-        base_url(request),
-        runtime.settings.signing_key,
-        runtime.settings.asset_url_ttl_seconds,
-    )
-    return ok(view)

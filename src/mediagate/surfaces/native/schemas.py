@@ -74,8 +74,9 @@ class GenerateRequest(BaseModel):
 class GenerateResult(BaseModel):
     task_id: str
     provider_task_id: str | None
-    status: Literal["pending"]
+    status: str = Field(description='"pending"; with Prefer: wait, the final status if reached')
     usage_event_id: str
+    job: dict[str, Any] | None = Field(None, description="The job, when Prefer: wait was sent")
 
 
 class EstimateRequest(BaseModel):
