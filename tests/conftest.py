@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -180,6 +182,25 @@ class Server:
             if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id} still {body['data']['status']}")
             time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def sibling(self, *, own_database: bool = False, **overrides: Any) -> Iterator[Server]:
+        """Another app (own runtime and workers) with some settings changed — e.g. no
+        workers, a small stream cap. With ``own_database`` it gets a fresh database of the
+        same backend, so that no other worker can pick up its jobs."""
+        with contextlib.ExitStack() as stack:
+            env = dict(self.env)
+            if own_database:
+                tmp = Path(tempfile.mkdtemp(prefix="mg-sibling-"))
+                stack.callback(shutil.rmtree, tmp, True)
+                url = stack.enter_context(database_url(self.backend, tmp))
+                env.update(MEDIAGATE_DATABASE_URL=url, MEDIAGATE_DATA_DIR=str(tmp))
+                overrides.update(database_url=url, data_dir=tmp)
+            settings = self.settings.model_copy(update=overrides)
+            live = stack.enter_context(LiveServer(create_app(settings)))
+            other = Server(self.backend, live.url, settings, env, self.identity_key)
+            stack.callback(other.close)
+            yield other
 
     def close(self) -> None:
         for client in self._clients:
