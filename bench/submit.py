@@ -5,30 +5,39 @@ What it measures
 The script starts its own server (``mediagate serve --no-workers`` on a free port, a fresh
 temporary data dir, SQLite by default), waits for ``/healthz``, creates a ``pro`` workspace with
 plenty of credits and a sandbox key through the CLI, and then drives it from separate client
-processes (``--clients``, default 1) so that the load generator does not share a Python
-interpreter, or an event loop, with the server:
+processes (``--clients``, default 1), so that the load generator never shares an interpreter or
+an event loop with the server (on a 2-core machine: one core each, roughly):
 
-* **Phase 1, peak (closed loop).** ``--concurrency`` connections each send the next request as
-  soon as the previous one is answered, for ``--duration`` seconds after ``--warmup`` seconds
-  that are not counted. Rounds alternate ``healthz, generate, healthz, generate, ...``
-  (``--rounds``, default 2) so that drift on a noisy machine hits both endpoints alike. Reported:
-  requests/s of successful answers, p50/p99 latency, errors, and the ratio
-  ``generate_rps / healthz_rps``. ``/healthz`` is the ceiling of the HTTP stack (routing, JSON,
-  uvicorn) on this machine; the ratio says how much of it a real write leaves.
+* **Phase 1, peak (closed loop).** ``--concurrency`` keep-alive connections each send the next
+  request as soon as the previous one is answered, for ``--duration`` seconds after ``--warmup``
+  seconds that are not counted. Rounds alternate ``healthz, generate, healthz, generate, ...``
+  (``--rounds``, default 2) so that drift on a noisy machine hits both endpoints alike; the peak
+  of an endpoint is the mean of its rounds. Reported: requests/s of successful answers, p50/p99
+  latency, errors, and the ratio ``generate_rps / healthz_rps``. ``/healthz`` is the ceiling of
+  the HTTP stack (uvicorn, routing, JSON) on this machine; the ratio says how much of it a real
+  submit leaves.
 * **Phase 2, latency at half of peak (open loop).** Requests are *scheduled* at a fixed rate of
   50% of each endpoint's measured peak, whether or not earlier ones have been answered, and
-  latency is taken from the scheduled time (not the send time) so that a stalled server cannot
+  latency is taken from the scheduled time, not the send time, so that a stalled server cannot
   hide its queue (no coordinated omission). Requests still unanswered 10 s after the window
   count as errors.
 
 Every generate is a fresh job (unique ``request_id``): credit hold, job row, event and
-idempotency record in one write transaction. Workers are off by default (``--no-workers``) so
-that builtin image rendering does not compete with the API for the CPU; ``--server-workers``
-runs the same measurement with the in-process workers on.
+idempotency record in one write transaction. Workers are off (``--no-workers``) so that builtin
+image rendering does not compete with the API for the CPU; ``--server-workers`` runs the same
+measurement with the in-process workers on.
 
-Server and client CPU use during each measured window are reported (100% = one core): when the
-client is near 100% the client, not the server, is the limit and the healthz ceiling (and with it
-the ratio) is understated/overstated accordingly.
+The load generator is a minimal keep-alive HTTP/1.1 client on asyncio streams (``--client raw``,
+the default): ``httpx.AsyncClient`` costs more CPU per request than the server's ``/healthz``
+does (about 340 requests/s at 32 connections on the 2-core box) and would measure itself.
+``--client httpx`` is kept for comparison. The client runs with the garbage collector off during
+a window, so that its pauses are not reported as server latency.
+
+Besides rps and latency, each row shows the CPU used in the window (100% = one core) by the
+server process, by the client process(es) and by everything else on the machine ("other": other
+users of a shared host, kernel work not charged to either process, and with ``--database-url``
+the PostgreSQL server), plus the worst lateness of the client's event loop. A client near 100%
+CPU, a large "other" or a large client lag each mean that a number is not the server's alone.
 
 Targets (from the issue): submit throughput >= 30% of healthz throughput on SQLite, and p99 of
 generate under 25 ms at half of peak load.
@@ -42,9 +51,13 @@ From the repository root::
     .venv/bin/python bench/submit.py \\
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
-With ``--database-url`` a fresh database ``mg_bench_<random>`` is created next to the given one
-(with asyncpg, ``CREATE DATABASE``), migrated with ``mediagate db upgrade``, and dropped at the
-end. The server is always stopped (terminate, wait) and the temporary data dir removed.
+With ``--database-url`` a fresh database ``mg_bench_<random>`` is created on that server (with
+asyncpg, ``CREATE DATABASE``), migrated with ``mediagate db upgrade``, and dropped at the end.
+The server is always stopped (terminate, wait) and the temporary data dir removed. The server
+runs whatever ``mediagate`` package ``.venv/bin/mediagate`` imports; point ``PYTHONPATH`` at
+another checkout's ``src`` to measure that instead (the report names the code under test).
+Exit status: 0, or 2 when no request of an endpoint succeeded; with ``--check``, 1 when a target
+is missed.
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import multiprocessing
@@ -115,9 +129,9 @@ class ClientResult:
     errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)  # seconds, successful, in window
-    scheduled: int = 0  # open loop: requests scheduled in the window
     cpu_seconds: float = 0.0  # this client process, during the window
     connections: int = 0  # connections (callers) opened
+    loop_lag_ms_max: float = 0.0  # worst lateness of this client's event loop in the window
 
 
 def _client_run(spec: LoadSpec) -> ClientResult:
@@ -128,7 +142,15 @@ def _client_run(spec: LoadSpec) -> ClientResult:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         pass
-    return asyncio.run(_client_main(spec))
+    # No collector pauses in the load generator: they would show up as server latency.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        return asyncio.run(_client_main(spec))
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 class _Requests:
@@ -313,9 +335,13 @@ async def _client_main(spec: LoadSpec) -> ClientResult:
         cpu: dict[str, float] = {}
 
         async def cpu_probe() -> None:
+            """CPU of this process over the window, and how late its event loop ran."""
             await asyncio.sleep(max(0.0, win_start - time.perf_counter()))
             cpu["start"] = time.process_time()
-            await asyncio.sleep(max(0.0, win_end - time.perf_counter()))
+            while (before := time.perf_counter()) < win_end:
+                await asyncio.sleep(0.005)
+                lag = time.perf_counter() - before - 0.005
+                result.loop_lag_ms_max = max(result.loop_lag_ms_max, lag * 1000)
             cpu["end"] = time.process_time()
 
         probe = asyncio.create_task(cpu_probe())
@@ -397,7 +423,6 @@ async def _open_loop(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         if counted:
-            result.scheduled += 1
             in_window.append(task)
     if tasks:
         _, pending = await asyncio.wait(set(tasks), timeout=OPEN_LOOP_GRACE_S)
@@ -427,6 +452,7 @@ class PhaseResult:
     server_cpu_pct: float
     client_cpu_pct: float
     other_cpu_pct: float = 0.0
+    client_lag_ms_max: float = 0.0
     target_rps: float | None = None
     rounds_rps: list[float] = field(default_factory=list)
 
@@ -539,6 +565,7 @@ class Bench:
             error_kinds=dict(kinds),
             server_cpu_pct=100 * server_cpu / duration,
             client_cpu_pct=100 * sum(r.cpu_seconds for r in results) / duration,
+            client_lag_ms_max=max(r.loop_lag_ms_max for r in results),
             target_rps=rate if mode == "open" else None,
         )
 
@@ -570,6 +597,7 @@ def _combine(rounds: list[PhaseResult]) -> PhaseResult:
         server_cpu_pct=sum(r.server_cpu_pct for r in rounds) / n,
         client_cpu_pct=sum(r.client_cpu_pct for r in rounds) / n,
         other_cpu_pct=sum(r.other_cpu_pct for r in rounds) / n,
+        client_lag_ms_max=max(r.client_lag_ms_max for r in rounds),
         rounds_rps=[round(r.rps, 1) for r in rounds],
     )
 
@@ -729,6 +757,17 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) 
 # --------------------------------------------------------------------------- report
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN (no samples) as null, so that the output is strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _fmt(x: float, digits: int = 1) -> str:
     return "n/a" if math.isnan(x) else f"{x:.{digits}f}"
 
@@ -766,7 +805,7 @@ def _report(
         "p99_pass": p99_ok,
     }
     if args.json:
-        print(json.dumps(summary, indent=2, allow_nan=True))
+        print(json.dumps(_json_safe(summary), indent=2))
         return summary
     workers = "on" if args.server_workers else "off (--no-workers)"
     print(
@@ -777,7 +816,7 @@ def _report(
     print(f"code under test: {code}")
     head = (
         f"{'endpoint':<10} {'load':<22} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'errors':>7} {'srv cpu':>8} {'cli cpu':>8} {'other':>6}"
+        f"{'errors':>7} {'srv cpu':>8} {'cli cpu':>8} {'other':>6} {'cli lag':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -789,10 +828,15 @@ def _report(
         print(
             f"{r.endpoint:<10} {load:<22} {r.rps:>8.1f} {_fmt(r.p50_ms, 2):>8} "
             f"{_fmt(r.p99_ms, 2):>8} {_fmt(r.max_ms, 1):>8} {r.errors:>7} "
-            f"{r.server_cpu_pct:>7.0f}% {r.client_cpu_pct:>7.0f}% {r.other_cpu_pct:>5.0f}%"
+            f"{r.server_cpu_pct:>7.0f}% {r.client_cpu_pct:>7.0f}% {r.other_cpu_pct:>5.0f}% "
+            f"{r.client_lag_ms_max:>6.1f}ms"
         )
         if r.error_kinds:
             print(f"{'':<10} errors: {r.error_kinds}")
+    print(
+        "(cpu: % of one core in the window, for the server process, the client process(es) and"
+        " everything else on the machine; cli lag: worst lateness of the client's event loop)"
+    )
     print(f"per-round peak rps: healthz {hz.rounds_rps}  generate {gen.rounds_rps}")
     print(
         f"ratio generate/healthz = {ratio:.3f} (target >= {RATIO_TARGET:.2f}) "
@@ -802,6 +846,19 @@ def _report(
         f"p99 at half peak = {_fmt(gen_half.p99_ms, 2)} ms (target < {P99_TARGET_MS:g} ms) "
         f"{'PASS' if p99_ok else 'MISS'}"
     )
+    phases = [*peak, *half]
+    if max(r.other_cpu_pct for r in phases) >= 25:
+        print(
+            "note: other processes used up to "
+            f"{max(r.other_cpu_pct for r in phases):.0f}% of a core during the windows: the "
+            "machine was shared; expect noise, repeat the run."
+        )
+    if max(r.client_lag_ms_max for r in phases) >= 10:
+        print(
+            "note: the client's event loop ran up to "
+            f"{max(r.client_lag_ms_max for r in phases):.0f} ms late: part of the reported "
+            "latency may be the client's (open-loop latencies are taken from the schedule)."
+        )
     if hz.client_cpu_pct >= 85:
         print(
             f"note: the client used {hz.client_cpu_pct:.0f}% of a core during healthz peak: the "
