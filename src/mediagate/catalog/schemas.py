@@ -33,6 +33,9 @@ class Model(BaseModel):
     resolution_multipliers: dict[str, float] = Field(default_factory=dict)
     image_to_video_multiplier: float | None = None
     routes: list[Route] = Field(default_factory=list)
+    # Per-model overrides of the catalog's job defaults.
+    timeout_seconds: int | None = Field(None, gt=0)
+    max_attempts: int | None = Field(None, ge=1)
 
     @property
     def accepts_text(self) -> bool:
@@ -69,6 +72,12 @@ class Catalog(BaseModel):
     models: list[Model]
     plans: dict[str, Plan]
     jobs: JobDefaults = Field(default_factory=JobDefaults)
+
+    def timeout_for(self, model: Model) -> int:
+        return model.timeout_seconds or self.jobs.timeout_seconds
+
+    def max_attempts_for(self, model: Model) -> int:
+        return model.max_attempts or self.jobs.max_attempts
 
     def model(self, model_id: str) -> Model | None:
         return self._by_id().get(model_id)

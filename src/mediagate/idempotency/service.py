@@ -43,7 +43,12 @@ class IdempotencyService:
     async def replay(self, workspace_id: str, surface: str, key: str, print_: str) -> Replay | None:
         """The stored outcome for this key, or None if the key is new. 409 on a body mismatch."""
         record = await self.repo.find(workspace_id, surface, key)
-        if record is None or record.expires_at < utcnow():
+        if record is None:
+            return None
+        if record.expires_at < utcnow():
+            # An expired key may be used afresh: clear it so that ``record`` can insert.
+            await self.repo.session.delete(record)
+            await self.repo.session.flush()
             return None
         if record.fingerprint != print_:
             raise Conflict(
@@ -68,13 +73,9 @@ class IdempotencyService:
         response: dict[str, Any],
         job_id: str | None,
     ) -> None:
+        """Store the outcome; call ``replay`` first in the same transaction. If a concurrent
+        twin committed first, the insert fails on the unique key and the caller replays it."""
         now = utcnow()
-        existing = await self.repo.find(workspace_id, surface, key)
-        if existing is not None and existing.expires_at < now:
-            # An expired key may be used afresh. A live one means a concurrent twin committed
-            # first: our insert below then fails on the unique key and the caller replays it.
-            await self.repo.session.delete(existing)
-            await self.repo.session.flush()
         await self.repo.add(
             IdempotencyRecord(
                 workspace_id=workspace_id,

@@ -36,13 +36,14 @@ async def record(
     now: datetime,
     *,
     job: Job | None = None,
+    first: bool = False,
 ) -> int:
     """Append event ``type_`` to the job and announce it; returns its sequence number.
 
     Pass ``job`` only when it is this session's up-to-date object; otherwise the job is read
     afresh when a webhook needs rendering."""
     repo = JobRepository(session)
-    seq = await repo.append_event(job_id, type_, data, now)
+    seq = await repo.append_event(job_id, type_, data, now, first=first)
     await runtime.bus.notify(session, "events", job_id, str(seq))
     webhook_type = WEBHOOK_EVENTS.get(_status_of(type_, data))
     if webhook_type is not None:

@@ -31,17 +31,21 @@ class JobRepository:
         )
 
     async def append_event(
-        self, job_id: str, type_: str, data: dict[str, Any], now: datetime
+        self, job_id: str, type_: str, data: dict[str, Any], now: datetime, *, first: bool = False
     ) -> int:
-        seq = await self.session.scalar(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(last_event_seq=Job.last_event_seq + 1)
-            .returning(Job.last_event_seq)
-        )
-        assert seq is not None
+        """Append the next numbered event. ``first`` is for a job inserted in this
+        transaction with ``last_event_seq=1``: its first event needs no counter update."""
+        if first:
+            seq = 1
+        else:
+            seq = await self.session.scalar(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(last_event_seq=Job.last_event_seq + 1)
+                .returning(Job.last_event_seq)
+            )
+            assert seq is not None
         self.session.add(JobEvent(job_id=job_id, seq=seq, type=type_, data=data, created_at=now))
-        await self.session.flush()
         return seq
 
     async def events(self, job_id: str, after_seq: int = 0) -> Sequence[JobEvent]:

@@ -100,15 +100,22 @@ class JobService:
                 correlation_id=req.correlation_id,
                 metadata_=req.metadata,
                 webhook_url=req.webhook_url,
-                max_attempts=self.runtime.catalog.jobs.max_attempts,
+                max_attempts=self.runtime.catalog.max_attempts_for(req.model),
                 run_after=now,
                 created_at=now,
                 updated_at=now,
-                last_event_seq=0,
+                last_event_seq=1,
             )
         )
         await events.record(
-            self.session, self.runtime, job.id, "status", {"status": "queued"}, now, job=job
+            self.session,
+            self.runtime,
+            job.id,
+            "status",
+            {"status": "queued"},
+            now,
+            job=job,
+            first=True,
         )
         await self.runtime.bus.notify(self.session, "queue", "", job.id)
         body = render(job, hold)

@@ -211,7 +211,7 @@ class Worker:
         beat = asyncio.create_task(self._heartbeat(job.id, fence, ctx))
         self._running[job.id] = ctx
         try:
-            result = await asyncio.wait_for(run, self.runtime.catalog.jobs.timeout_seconds)
+            result = await asyncio.wait_for(run, self.runtime.catalog.timeout_for(model))
         except EngineError as exc:
             if exc.code == "canceled" and ctx.cancel_requested:
                 await self._cancel(job, fence)

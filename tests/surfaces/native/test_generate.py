@@ -107,7 +107,7 @@ def test_concurrent_identical_requests_make_one_job_and_one_charge(server: Serve
         async with httpx.AsyncClient(
             base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {t.key}"}
         ) as c:
-            return await asyncio.gather(*[c.post("/v1/generate", json=body) for _ in range(20)])
+            return await asyncio.gather(*[c.post("/v1/generate", json=body) for _ in range(100)])
 
     responses = asyncio.run(fire())
     assert {r.status_code for r in responses} == {200}
