@@ -35,16 +35,15 @@ class JobRepository:
     ) -> int:
         """Append the next numbered event. ``first`` is for a job inserted in this
         transaction with ``last_event_seq=1``: its first event needs no counter update."""
-        if first:
-            seq = 1
-        else:
+        seq: int | None = 1
+        if not first:
             seq = await self.session.scalar(
                 update(Job)
                 .where(Job.id == job_id)
                 .values(last_event_seq=Job.last_event_seq + 1)
                 .returning(Job.last_event_seq)
             )
-            assert seq is not None
+        assert seq is not None
         self.session.add(JobEvent(job_id=job_id, seq=seq, type=type_, data=data, created_at=now))
         return seq
 
