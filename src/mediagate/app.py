@@ -14,8 +14,11 @@ from mediagate.jobs.worker import Worker
 from mediagate.runtime import Runtime
 from mediagate.surfaces import health
 from mediagate.surfaces.errors import ErrorRenderers
-from mediagate.surfaces.native import assets, docs, identity, jobs, routes
+from mediagate.surfaces.image_agent import errors as image_agent_errors
+from mediagate.surfaces.image_agent import routes as image_agent
+from mediagate.surfaces.native import assets, docs, identity, jobs, routes, webhooks
 from mediagate.surfaces.native.envelope import render_error
+from mediagate.webhooks.dispatcher import Dispatcher
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -26,15 +29,21 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         stop = asyncio.Event()
-        worker_task = None
+        background = []
         if runtime.settings.embedded_workers:
-            worker_task = asyncio.create_task(Worker(runtime).run_until(stop))
+            background = [
+                asyncio.create_task(Worker(runtime).run_until(stop)),
+                asyncio.create_task(
+                    Dispatcher(
+                        runtime, poll_seconds=runtime.settings.worker_poll_seconds
+                    ).run_until(stop)
+                ),
+            ]
         try:
             yield
         finally:
             stop.set()
-            if worker_task is not None:
-                await worker_task
+            await asyncio.gather(*background)
             await runtime.close()
 
     app = FastAPI(
@@ -45,7 +54,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description="Self-hosted generative-media API server.",
     )
     app.state.runtime = runtime
-    ErrorRenderers(fallback=render_error).install(app)
-    for module in (health, routes, jobs, identity, assets, docs):
+    renderers = ErrorRenderers(fallback=render_error)
+    renderers.register(["/v2"], image_agent_errors.render_error)
+    renderers.install(app)
+    for module in (health, routes, jobs, webhooks, identity, assets, docs, image_agent):
         app.include_router(module.router)
     return app

@@ -138,6 +138,7 @@ def worker(
     """Run job workers in this process until SIGINT/SIGTERM."""
     from mediagate.jobs.worker import Worker
     from mediagate.runtime import Runtime
+    from mediagate.webhooks.dispatcher import Dispatcher
 
     settings = Settings(embedded_workers=False)
 
@@ -149,8 +150,11 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         console.print(f"worker running on {settings.resolved_database_url.split('://')[0]}")
+        dispatcher = Dispatcher(runtime, poll_seconds=settings.worker_poll_seconds)
         try:
-            await Worker(runtime, concurrency=concurrency).run_until(stop)
+            await asyncio.gather(
+                Worker(runtime, concurrency=concurrency).run_until(stop), dispatcher.run_until(stop)
+            )
         finally:
             await runtime.close()
 

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     stream_heartbeat_seconds: float = 15.0
     stream_poll_seconds: float = 1.0
 
+    # The image agent's planner for live keys: an OpenAI-compatible chat model.
+    agent_llm_base_url: str | None = None
+    agent_llm_api_key: str | None = None
+    agent_llm_model: str | None = None
+
     asset_url_ttl_seconds: int = 3600
     max_input_image_bytes: int = 30 * 1024 * 1024
     max_image_pixels: int = 40_000_000

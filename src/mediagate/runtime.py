@@ -10,6 +10,7 @@ from mediagate.catalog.schemas import Catalog
 from mediagate.clock import Clock
 from mediagate.config import Settings
 from mediagate.db.database import Database
+from mediagate.engines.agent import AgentEngine
 from mediagate.engines.builtin import BuiltinEngine
 from mediagate.engines.registry import EngineRegistry
 from mediagate.events.bus import LocalBus, bus_for
@@ -50,7 +51,9 @@ class Runtime:
             db=Database(settings.resolved_database_url),
             catalog=load_catalog(settings.catalog_path),
             storage=LocalStorage(settings.storage_dir),
-            engines=EngineRegistry([BuiltinEngine(max_pixels=settings.max_image_pixels)]),
+            engines=EngineRegistry(
+                [BuiltinEngine(max_pixels=settings.max_image_pixels), AgentEngine(settings)]
+            ),
             bus=bus_for(settings.resolved_database_url, settings.redis_url),
             clock=clock or Clock(),
             streams=StreamSlots(settings.max_streams_per_process),

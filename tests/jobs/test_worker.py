@@ -36,6 +36,7 @@ class ScriptedEngine:
     wait on a gate first so a test can interleave workers."""
 
     name = "builtin"
+    offline = True
 
     def __init__(self, script: list[object], gates: dict[int, asyncio.Event] | None = None):
         self.script = script

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Product = Literal["image", "video", "music"]
+Product = Literal["image", "video", "music", "agent"]
 InputKind = Literal["text", "image"]
 
 

@@ -1,5 +1,6 @@
 """Imports every model so that the metadata (and Alembic) sees all tables."""
 
+from mediagate.agents.models import SavedAgent
 from mediagate.assets.models import Asset
 from mediagate.auth.models import ApiKey
 from mediagate.credits.models import CreditAccount, LedgerEntry
@@ -24,6 +25,7 @@ __all__ = [
     "JobEvent",
     "LedgerEntry",
     "Member",
+    "SavedAgent",
     "Workspace",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -49,10 +49,18 @@ class JobSpec:
     input_urls: list[str]
     params: dict[str, Any]
     provider_task_id: str | None = None
+    mode: str = "live"
 
 
 class RunContext(Protocol):
-    async def progress(self, fraction: float, message: str) -> None: ...
+    async def progress(
+        self,
+        fraction: float,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        preview: Output | None = None,
+    ) -> None: ...
     async def load_input(self, url: str) -> bytes: ...
     async def save_provider_task_id(self, task_id: str) -> None: ...
     def canceled(self) -> bool: ...
@@ -60,6 +68,8 @@ class RunContext(Protocol):
 
 class Engine(Protocol):
     name: str
+    # An offline engine runs on this machine with no upstream call, so sandbox keys may use it.
+    offline: bool
 
     def serves(self, model: Model) -> bool: ...
 

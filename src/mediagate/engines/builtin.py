@@ -18,6 +18,7 @@ SANDBOX_NOTE = "sandbox render by the builtin engine; no provider was called"
 
 class BuiltinEngine:
     name = "builtin"
+    offline = True
 
     def __init__(self, *, max_pixels: int = 40_000_000) -> None:
         self.max_pixels = max_pixels

@@ -7,8 +7,6 @@ from mediagate.catalog.schemas import Model
 from mediagate.engines.base import Engine
 from mediagate.errors import Unavailable
 
-BUILTIN = "builtin"
-
 
 class EngineRegistry:
     def __init__(self, engines: list[Engine]) -> None:
@@ -19,16 +17,16 @@ class EngineRegistry:
 
     def resolve(self, model: Model, mode: str) -> str:
         if mode == "sandbox":
-            builtin = self._engines.get(BUILTIN)
-            if builtin and builtin.serves(model):
-                return BUILTIN
+            for offline in self._engines.values():
+                if offline.offline and offline.serves(model):
+                    return offline.name
             raise Unavailable(
                 f"{model.id} has no offline engine yet, so sandbox keys cannot run it",
                 model=model.id,
             )
         for route in model.routes:
-            engine = self._engines.get(route.provider)
-            if engine and engine.serves(model):
+            candidate = self._engines.get(route.provider)
+            if candidate is not None and candidate.serves(model):
                 return route.provider
         providers = sorted({r.provider for r in model.routes})
         raise Unavailable(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -116,18 +117,26 @@ def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
 
 
 def open_image(
-    data: bytes, *, max_pixels: int = 40_000_000, allowed: set[str] | None = None
+    source: bytes | Path,
+    *,
+    max_pixels: int = 40_000_000,
+    allowed: set[str] | None = None,
+    max_side: int | None = None,
 ) -> Image.Image:
-    """Decode untrusted bytes into a fully loaded RGB/RGBA image, or raise :class:`ImageRejected`.
+    """Decode untrusted bytes (or a file) into a fully loaded RGB/RGBA image, or raise
+    :class:`ImageRejected`.
 
     ``allowed`` holds Pillow format names (or MIME types) and defaults to all of
     :data:`ALLOWED_FORMATS`. The pixel count is checked from the header before any pixel data
     is decoded, so decompression bombs are refused cheaply. Pillow's own bomb guard still
     applies as an outer ceiling (about 179 megapixels) and is reported as ``too_many_pixels``.
+    A file is decoded straight from disk (its bytes never sit in memory), and with
+    ``max_side`` a large JPEG is decoded at a reduced scale, so big uploads stay cheap.
     """
-    if not data:
+    head = _head(source)
+    if not head:
         raise ImageRejected("empty", "no image data")
-    mime = sniff_mime(data)
+    mime = sniff_mime(head)
     fmt = _MIME_TO_FORMAT.get(mime or "")
     permitted = _normalise_allowed(allowed)
     if fmt is None or fmt not in permitted:
@@ -135,7 +144,7 @@ def open_image(
         accepted = ", ".join(sorted(ALLOWED_FORMATS[f] for f in permitted)) or "none"
         raise ImageRejected("unsupported_format", f"{kind} is not accepted (allowed: {accepted})")
 
-    declared = _webp_declared_size(data) if fmt == "WEBP" else None
+    declared = _webp_declared_size(head) if fmt == "WEBP" else None
     if declared is not None and declared[0] * declared[1] > max_pixels:
         raise _too_many(declared[0], declared[1], max_pixels)
 
@@ -145,7 +154,10 @@ def open_image(
         # change is process-wide for a moment, which at worst hides an unrelated bomb warning.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as src:
+            fp = source if isinstance(source, Path) else io.BytesIO(source)
+            src = Image.open(fp, formats=[fmt])
+            img: Image.Image = src
+            try:
                 width, height = src.size
                 if width <= 0 or height <= 0:
                     raise ImageRejected("corrupt", "image declares an empty canvas")
@@ -153,11 +165,17 @@ def open_image(
                     raise _too_many(width, height, max_pixels)
                 if fmt == "GIF":
                     src.seek(0)
+                if fmt == "JPEG" and max_side is not None:
+                    src.draft(src.mode, (max_side, max_side))
                 src.load()
                 img = _to_rgb_or_rgba(src)
-                if img is src:
-                    # Detach from the file object that the context manager is about to close.
+                # Pillow closes a file it opened itself once a single-frame image is loaded;
+                # otherwise detach the pixels from the source before closing it.
+                if img is src and (not isinstance(source, Path) or getattr(src, "n_frames", 1) > 1):
                     img = src.copy()
+            finally:
+                if img is not src:
+                    src.close()
     except ImageRejected:
         raise
     except Image.DecompressionBombError as exc:
@@ -173,10 +191,19 @@ def open_image(
     # EXIF is dropped on purpose: it can carry GPS positions and camera serial numbers.
     img.info.pop("exif", None)
     img.info.pop("xmp", None)
+    if max_side is not None and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return img
 
 
-def encode(img: Image.Image, fmt: str = "PNG", quality: int = 90) -> bytes:
+def _head(source: bytes | Path, size: int = 64 * 1024) -> bytes:
+    if isinstance(source, Path):
+        with source.open("rb") as fh:
+            return fh.read(size)
+    return source[:size]
+
+
+def encode(img: Image.Image, fmt: str = "PNG", quality: int = 90, *, fast: bool = False) -> bytes:
     """Encode ``img`` as PNG, JPEG or WEBP without EXIF metadata."""
     fmt = fmt.upper()
     if fmt == "JPG":
@@ -200,6 +227,8 @@ def encode(img: Image.Image, fmt: str = "PNG", quality: int = 90) -> bytes:
         params["icc_profile"] = icc
     if fmt in ("JPEG", "WEBP"):
         params["quality"] = quality
+    if fmt == "PNG" and fast:
+        params["compress_level"] = 1  # large uploads: a bigger file beats seconds of zlib
     buf = io.BytesIO()
     img.save(buf, format=fmt, **params)
     return buf.getvalue()

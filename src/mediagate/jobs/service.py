@@ -46,6 +46,8 @@ class SubmitRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     webhook_url: str | None = None
     status_code: int = 200
+    # Files that came with the request (already stored), recorded as the job's inputs.
+    input_assets: list[Asset] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class JobService:
                 last_event_seq=1,
             )
         )
+        for asset in req.input_assets:
+            asset.job_id, asset.workspace_id, asset.created_at = job.id, job.workspace_id, now
+        self.session.add_all(req.input_assets)
         await events.record(
             self.session,
             self.runtime,

@@ -25,7 +25,8 @@ from mediagate.assets.models import Asset
 from mediagate.assets.repository import AssetRepository
 from mediagate.catalog.pricing import Units, quote
 from mediagate.credits.service import CreditService
-from mediagate.engines.base import EngineError, EngineResult, JobSpec
+from mediagate.db.base import new_id
+from mediagate.engines.base import EngineError, EngineResult, JobSpec, Output
 from mediagate.jobs import events
 from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
@@ -61,8 +62,37 @@ class _Context:
         if self.run is not None:
             asyncio.get_running_loop().call_later(grace_seconds, self.run.cancel)
 
-    async def progress(self, fraction: float, message: str) -> None:
+    async def progress(
+        self,
+        fraction: float,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        preview: Output | None = None,
+    ) -> None:
+        """Record progress; ``preview`` (an intermediate image) is stored and linked."""
         now = self.worker.runtime.clock.now()
+        data: dict[str, Any] = {
+            "progress": round(fraction, 4),
+            "message": message,
+            **(details or {}),
+        }
+        preview_asset = None
+        if preview is not None:
+            sha = await asyncio.to_thread(self.worker.runtime.storage.put, preview.data)
+            preview_asset = Asset(
+                workspace_id=self.job.workspace_id,
+                job_id=self.job.id,
+                role="preview",
+                position=int(data.get("step", 0)),
+                sha256=sha,
+                mime_type=preview.mime_type,
+                bytes=len(preview.data),
+                width=preview.width,
+                height=preview.height,
+                created_at=now,
+            )
+            data["preview_asset_id"] = preview_asset.id = new_id()
         async with self.worker.runtime.db.writer() as session:
             repo = JobRepository(session)
             if not await repo.fenced_update(
@@ -73,14 +103,9 @@ class _Context:
                 updated_at=now,
             ):
                 raise LeaseLost(self.job.id)
-            await events.record(
-                session,
-                self.worker.runtime,
-                self.job.id,
-                "progress",
-                {"progress": round(fraction, 4), "message": message},
-                now,
-            )
+            if preview_asset is not None:
+                session.add(preview_asset)
+            await events.record(session, self.worker.runtime, self.job.id, "progress", data, now)
 
     async def load_input(self, url: str) -> bytes:
         return await self.loader.load(url)
@@ -195,6 +220,7 @@ class Worker:
             input_urls=list(job.params.get("input_urls") or []),
             params=job.params,
             provider_task_id=job.provider_task_id,
+            mode=job.mode,
         )
         loader = InputLoader(
             storage=self.runtime.storage,

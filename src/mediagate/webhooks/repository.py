@@ -62,7 +62,9 @@ class WebhookRepository:
             )
         ).all()
 
-    async def endpoint(self, endpoint_id: str, workspace_id: str | None = None) -> WebhookEndpoint | None:
+    async def endpoint(
+        self, endpoint_id: str, workspace_id: str | None = None
+    ) -> WebhookEndpoint | None:
         """An endpoint; with ``workspace_id``, only if it belongs to that workspace."""
         query = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
         if workspace_id is not None:

@@ -1,0 +1,1 @@
+"""Saved image agents: named presets of standing instructions and defaults."""

@@ -1,0 +1,321 @@
+"""``POST /v2/image/agent`` and the saved agents under ``/v2/agents``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from mediagate.agents.models import SavedAgent
+from mediagate.agents.service import SavedAgentService, run_settings
+from mediagate.assets.models import Asset
+from mediagate.assets.signing import signed_path
+from mediagate.assets.uploads import StoredImage, parse_multipart, store_image
+from mediagate.catalog.service import CatalogService
+from mediagate.credits.models import LedgerEntry
+from mediagate.db.base import new_id
+from mediagate.errors import InvalidRequest, PayloadTooLarge
+from mediagate.idempotency.service import fingerprint
+from mediagate.jobs.follow import TERMINAL_EVENTS, wait_until_done
+from mediagate.jobs.models import Job
+from mediagate.jobs.service import SubmitRequest, submit_job
+from mediagate.jobs.views import stream_link
+from mediagate.net.guard import FetchRefused, check_url
+from mediagate.runtime import Runtime
+from mediagate.surfaces.deps import PrincipalDep, RuntimeDep
+from mediagate.surfaces.image_agent import schemas as s
+from mediagate.surfaces.native.envelope import Envelope, ok
+from mediagate.surfaces.prefer import wait_seconds
+
+router = APIRouter(tags=["image agent"])
+SURFACE = "image_agent"
+MODEL = "image-agent-1-preview"
+# Input links inside a job outlive any queue wait: they are only read by our own worker.
+INPUT_LINK_TTL = 30 * 24 * 3600
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+def _is_image_field(name: str) -> bool:
+    # The spec's curl sends `images.0` and `images.2.items.0`; browsers send `images` or
+    # `images[]`. All of them are one array, in the order they arrive.
+    return name == "images" or name.startswith(("images.", "images["))
+
+
+def _validate(raw: dict[str, Any]) -> s.ImageAgentRequest:
+    try:
+        return s.ImageAgentRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+async def _read_json(request: Request) -> dict[str, Any]:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise PayloadTooLarge(
+                "JSON bodies are limited to 64 MB; send large images as multipart/form-data",
+                field="images",
+            )
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("body must be a JSON object", field="body")
+    return data
+
+
+async def _store_data_url(url: str, runtime: Runtime, staging: Path) -> StoredImage:
+    header, _, payload = url.partition(",")
+    if not header.startswith("data:image/") or ";base64" not in header:
+        raise InvalidRequest(
+            "data URLs must look like data:image/<type>;base64,<data>", field="images"
+        )
+    if len(payload) > (s.MAX_IMAGE_BYTES * 4) // 3 + 4:
+        raise PayloadTooLarge("each image may be at most 30 MB", field="images")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        raise InvalidRequest("data URL is not valid base64", field="images") from None
+    if len(data) > s.MAX_IMAGE_BYTES:
+        raise PayloadTooLarge("each image may be at most 30 MB", field="images")
+    with tempfile.NamedTemporaryFile(dir=staging, prefix=".data-url-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return await store_image(
+            Path(tmp.name), runtime.storage, max_pixels=runtime.settings.max_image_pixels
+        )
+
+
+async def _receive(
+    request: Request, runtime: Runtime
+) -> tuple[s.ImageAgentRequest, set[str], list[StoredImage], list[str]]:
+    """Parse either encoding; store uploaded images; return remote image URLs separately."""
+    content_type = request.headers.get("content-type", "")
+    staging = runtime.settings.storage_dir / "staging"
+    stored: list[StoredImage] = []
+    remote: list[str] = []
+    if content_type.startswith("multipart/form-data"):
+        form = await parse_multipart(
+            request.stream(),
+            content_type,
+            staging,
+            is_file_field=_is_image_field,
+            max_files=s.MAX_IMAGES,
+            max_file_bytes=s.MAX_IMAGE_BYTES,
+        )
+        try:
+            body = _validate(dict(form.fields))
+            for staged in form.files:
+                if staged.size == 0:
+                    raise InvalidRequest(
+                        f"image part {staged.field!r} is empty", field=staged.field
+                    )
+                stored.append(
+                    await store_image(
+                        staged.path, runtime.storage, max_pixels=runtime.settings.max_image_pixels
+                    )
+                )
+        finally:
+            form.cleanup()
+        return body, set(form.fields), stored, remote
+    if content_type.split(";")[0].strip() in ("application/json", ""):
+        raw = await _read_json(request)
+        body = _validate(raw)
+        staging.mkdir(parents=True, exist_ok=True)
+        for url in body.images:
+            if url.startswith("data:"):
+                stored.append(await _store_data_url(url, runtime, staging))
+                continue
+            try:
+                check_url(url, allowed_schemes=("https", "http"), max_url_length=2000)
+            except FetchRefused as exc:
+                raise InvalidRequest(exc.message, field="images") from None
+            remote.append(url)
+        return body, set(raw), stored, remote
+    raise InvalidRequest(
+        "send multipart/form-data or application/json", code="unsupported_media_type", status=415
+    )
+
+
+def _accepted(job: Job, _hold: LedgerEntry, signing_key: bytes) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "links": {"self": f"/v1/jobs/{job.id}", "stream": stream_link(job, signing_key)},
+    }
+
+
+@router.post(
+    "/v2/image/agent",
+    status_code=202,
+    response_model=Envelope[s.JobAccepted],
+    response_model_exclude_unset=True,
+    summary="Run the image agent on instructions and optional images",
+)
+async def image_agent(
+    request: Request,
+    response: Response,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    prefer: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> dict[str, Any]:
+    principal.require("image_agent")
+    wait = wait_seconds(prefer)
+    body, explicit, stored, remote = await _receive(request, runtime)
+    agent: SavedAgent | None = None
+    if body.agent_id:
+        async with runtime.db.reader() as session:
+            agent = await SavedAgentService(session).get(principal.workspace_id, body.agent_id)
+    settings = run_settings(body.model_dump(), explicit, agent)
+    if (
+        settings.allowed_tools
+        and "generate" not in settings.allowed_tools
+        and not (stored or remote)
+    ):
+        raise InvalidRequest(
+            "this agent cannot generate, so it needs at least one image", field="images"
+        )
+    priced = CatalogService(runtime.catalog).price(
+        MODEL,
+        product=None,
+        units={"count": settings.max_steps, "resolution": settings.resolution},
+        input_count=len(stored) + len(remote),
+        prompt=settings.instructions,
+        require_prompt=True,
+        price_version=None,
+    )
+    key = runtime.settings.signing_key
+    assets = [
+        Asset(
+            id=new_id(),
+            workspace_id=principal.workspace_id,
+            role="input",
+            position=i,
+            sha256=img.sha256,
+            mime_type=img.mime_type,
+            bytes=img.size,
+            width=img.width,
+            height=img.height,
+        )
+        for i, img in enumerate(stored)
+    ]
+    input_urls = [signed_path(key, a.id, INPUT_LINK_TTL) for a in assets] + remote
+    submitted = await submit_job(
+        runtime,
+        principal,
+        SubmitRequest(
+            surface=SURFACE,
+            model=priced.model,
+            units=priced.units,
+            prompt=settings.instructions,
+            input_urls=input_urls,
+            input_assets=assets,
+            webhook_url=body.webhook_url,
+            extra={
+                "aspect_ratio": settings.aspect_ratio,
+                "agent_id": settings.agent_id,
+                "allowed_tools": settings.allowed_tools,
+            },
+            idempotency_key=idempotency_key,
+            status_code=202,
+            fingerprint=fingerprint(
+                {**body.model_dump(mode="json"), "uploads": [img.sha256 for img in stored]}
+            ),
+        ),
+        lambda job, hold: _accepted(job, hold, key),
+    )
+    response.status_code = submitted.status_code
+    if wait is None:
+        return ok(submitted.body)
+    job = await wait_until_done(runtime, submitted.job_id, wait)
+    response.headers["Preference-Applied"] = f"wait={wait}"
+    if job.status in TERMINAL_EVENTS:
+        response.status_code = 200
+    return ok({**submitted.body, "status": job.status})
+
+
+def _agent(agent: SavedAgent) -> dict[str, Any]:
+    return s.Agent(
+        id=agent.id,
+        name=agent.name,
+        instructions=agent.instructions,
+        aspect_ratio=agent.aspect_ratio,
+        resolution=agent.resolution,
+        max_steps=agent.max_steps,
+        allowed_tools=agent.allowed_tools,
+        created_at=agent.created_at.isoformat(),
+        updated_at=agent.updated_at.isoformat(),
+    ).model_dump()
+
+
+@router.post(
+    "/v2/agents",
+    status_code=201,
+    response_model=Envelope[s.Agent],
+    summary="Save an agent: standing instructions and defaults for runs",
+)
+async def create_agent(
+    body: s.AgentCreate, principal: PrincipalDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    principal.require("image_agent")
+    async with runtime.db.writer() as session:
+        agent = await SavedAgentService(session).create(principal.workspace_id, body.model_dump())
+    return ok(_agent(agent))
+
+
+@router.get("/v2/agents", response_model=Envelope[s.AgentList], summary="List saved agents")
+async def list_agents(
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    principal.require("image_agent")
+    async with runtime.db.reader() as session:
+        rows, total = await SavedAgentService(session).page(principal.workspace_id, limit, offset)
+    return ok({"data": [_agent(a) for a in rows], "total": total, "limit": limit, "offset": offset})
+
+
+@router.get("/v2/agents/{agent_id}", response_model=Envelope[s.Agent], summary="A saved agent")
+async def get_agent(agent_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    principal.require("image_agent")
+    async with runtime.db.reader() as session:
+        agent = await SavedAgentService(session).get(principal.workspace_id, agent_id)
+    return ok(_agent(agent))
+
+
+@router.patch(
+    "/v2/agents/{agent_id}",
+    response_model=Envelope[s.Agent],
+    summary="Change a saved agent (fields left out stay as they are)",
+)
+async def update_agent(
+    agent_id: str, body: s.AgentUpdate, principal: PrincipalDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    principal.require("image_agent")
+    async with runtime.db.writer() as session:
+        agent = await SavedAgentService(session).update(
+            principal.workspace_id, agent_id, body.model_dump(exclude_unset=True)
+        )
+    return ok(_agent(agent))
+
+
+@router.delete(
+    "/v2/agents/{agent_id}", response_model=Envelope[dict[str, Any]], summary="Delete a saved agent"
+)
+async def delete_agent(
+    agent_id: str, principal: PrincipalDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    principal.require("image_agent")
+    async with runtime.db.writer() as session:
+        await SavedAgentService(session).delete(principal.workspace_id, agent_id)
+    return ok({"id": agent_id, "deleted": True})
