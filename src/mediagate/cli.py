@@ -18,6 +18,7 @@ from mediagate.db import migrate
 from mediagate.db.base import new_id
 from mediagate.db.database import Database
 from mediagate.errors import DomainError
+from mediagate.memory import tune_allocator
 from mediagate.workspaces.service import WorkspaceService
 
 app = typer.Typer(
@@ -122,6 +123,7 @@ def serve(
         overrides["port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
     migrate.upgrade(settings.resolved_database_url)
+    tune_allocator()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -141,6 +143,7 @@ def worker(
     from mediagate.webhooks.dispatcher import Dispatcher
 
     settings = Settings(embedded_workers=False)
+    tune_allocator()
 
     async def main() -> None:
         runtime = Runtime.from_settings(settings)

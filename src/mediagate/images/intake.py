@@ -166,7 +166,9 @@ def open_image(
                 if fmt == "GIF":
                     src.seek(0)
                 if fmt == "JPEG" and max_side is not None:
-                    src.draft(src.mode, (max_side, max_side))
+                    # Decode a big JPEG at 1/2, 1/4 or 1/8 scale (never below half of
+                    # max_side): a fraction of the memory, and it is scaled down anyway.
+                    src.draft(src.mode, (max_side // 2, max_side // 2))
                 src.load()
                 img = _to_rgb_or_rgba(src)
                 # Pillow closes a file it opened itself once a single-frame image is loaded;
