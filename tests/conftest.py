@@ -35,6 +35,7 @@ from mediagate.app import create_app
 from mediagate.cli import app as cli_app
 from mediagate.config import Settings
 from mediagate.db import migrate
+from mediagate.runtime import Runtime
 
 PG_URL = os.environ.get("MEDIAGATE_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("MEDIAGATE_REQUIRE_POSTGRES") == "1"
@@ -160,7 +161,7 @@ class Server:
     def tenant(
         self,
         *,
-        plan: str = "pro",
+        plan: str = "enterprise",
         credits: int = 1000,
         scopes: str | None = None,
         mode: str = "sandbox",
@@ -175,16 +176,20 @@ class Server:
 
     def wait_job(self, client: httpx.Client, job_id: str, timeout: float = 30) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        pause = 0.02
         while True:
             body = client.get(f"/v1/jobs/{job_id}").json()
             if body["data"]["status"] in ("completed", "failed", "canceled"):
                 return body["data"]  # type: ignore[no-any-return]
             if time.monotonic() > deadline:
                 raise AssertionError(f"job {job_id} still {body['data']['status']}")
-            time.sleep(0.05)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.25)  # stays well inside the per-minute limit
 
     @contextlib.contextmanager
-    def sibling(self, *, own_database: bool = False, **overrides: Any) -> Iterator[Server]:
+    def sibling(
+        self, *, own_database: bool = False, clock: Any = None, **overrides: Any
+    ) -> Iterator[Server]:
         """Another app (own runtime and workers) with some settings changed — e.g. no
         workers, a small stream cap. With ``own_database`` it gets a fresh database of the
         same backend, so that no other worker can pick up its jobs."""
@@ -197,7 +202,8 @@ class Server:
                 env.update(MEDIAGATE_DATABASE_URL=url, MEDIAGATE_DATA_DIR=str(tmp))
                 overrides.update(database_url=url, data_dir=tmp)
             settings = self.settings.model_copy(update=overrides)
-            live = stack.enter_context(LiveServer(create_app(settings)))
+            runtime = Runtime.from_settings(settings, clock=clock)
+            live = stack.enter_context(LiveServer(create_app(runtime=runtime)))
             other = Server(self.backend, live.url, settings, env, self.identity_key)
             stack.callback(other.close)
             yield other

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from mediagate import __version__
 from mediagate.config import Settings
 from mediagate.jobs.worker import Worker
+from mediagate.plans.ratelimit import RateLimitHeaders
 from mediagate.runtime import Runtime
 from mediagate.surfaces import health
 from mediagate.surfaces.errors import ErrorRenderers
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description="Self-hosted generative-media API server.",
     )
     app.state.runtime = runtime
+    app.add_middleware(RateLimitHeaders)
     renderers = ErrorRenderers(fallback=render_error)
     renderers.register(["/v2"], image_agent_errors.render_error)
     renderers.install(app)

@@ -14,6 +14,7 @@ from mediagate.engines.agent import AgentEngine
 from mediagate.engines.builtin import BuiltinEngine
 from mediagate.engines.registry import EngineRegistry
 from mediagate.events.bus import LocalBus, bus_for
+from mediagate.plans.ratelimit import RequestLimiter
 
 
 class StreamSlots:
@@ -43,6 +44,7 @@ class Runtime:
     bus: LocalBus = field(default_factory=LocalBus)
     clock: Clock = field(default_factory=Clock)
     streams: StreamSlots = field(default_factory=lambda: StreamSlots(1000))
+    limiter: RequestLimiter = field(default_factory=RequestLimiter)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -57,6 +59,7 @@ class Runtime:
             bus=bus_for(settings.resolved_database_url, settings.redis_url),
             clock=clock or Clock(),
             streams=StreamSlots(settings.max_streams_per_process),
+            limiter=RequestLimiter(settings.redis_url),
         )
 
     async def start(self) -> None:

@@ -69,7 +69,7 @@ def _wait(client: httpx.Client, job_id: str, done: Any, timeout: float = 60) -> 
         if done(job):
             return job
         assert time.monotonic() < deadline, job
-        time.sleep(0.05)
+        time.sleep(0.1)
 
 
 def _ledger_and_assets(api: Server, job_id: str) -> tuple[list[str], int]:

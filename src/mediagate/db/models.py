@@ -3,10 +3,12 @@
 from mediagate.agents.models import SavedAgent
 from mediagate.assets.models import Asset
 from mediagate.auth.models import ApiKey
+from mediagate.conversations.models import Conversation, ConversationMessage
 from mediagate.credits.models import CreditAccount, LedgerEntry
 from mediagate.db.base import Base
 from mediagate.idempotency.models import IdempotencyRecord
 from mediagate.jobs.models import Job, JobEvent
+from mediagate.plans.models import QuotaUsage
 from mediagate.webhooks.models import (
     WebhookAttempt,
     WebhookDelivery,
@@ -19,12 +21,15 @@ __all__ = [
     "ApiKey",
     "Asset",
     "Base",
+    "Conversation",
+    "ConversationMessage",
     "CreditAccount",
     "IdempotencyRecord",
     "Job",
     "JobEvent",
     "LedgerEntry",
     "Member",
+    "QuotaUsage",
     "SavedAgent",
     "Workspace",
     "WebhookAttempt",

@@ -15,6 +15,8 @@ class Job(Base):
     __table_args__ = (sa.Index("ix_jobs_claim", "status", "run_after"),)
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    # A surface's own id format where its spec shows one (e.g. job_<millis>_<random>).
+    public_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     workspace_id: Mapped[str] = mapped_column(
         sa.ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
     )

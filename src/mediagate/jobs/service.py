@@ -25,6 +25,7 @@ from mediagate.jobs import events
 from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
 from mediagate.jobs.status import JobStatus
+from mediagate.plans.quotas import QuotaService
 
 if TYPE_CHECKING:
     from mediagate.runtime import Runtime
@@ -46,6 +47,7 @@ class SubmitRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     webhook_url: str | None = None
     status_code: int = 200
+    public_id: str | None = None
     # Files that came with the request (already stored), recorded as the job's inputs.
     input_assets: list[Asset] = field(default_factory=list)
 
@@ -77,6 +79,13 @@ class JobService:
         price = quote(req.model, req.units)
         now = self.runtime.clock.now()
         job_id = new_id()
+        quota = await QuotaService(self.session, self.runtime.catalog).consume(
+            principal.workspace_id,
+            principal.plan,
+            req.model.product,
+            req.units.count if req.model.product == "image" else 1,
+            now,
+        )
         hold = await self.credits.hold(principal.workspace_id, price.credits, job_id=job_id)
         job = await self.jobs.add(
             Job(
@@ -93,8 +102,10 @@ class JobService:
                     "prompt": req.prompt,
                     "units": req.units.as_dict(),
                     "input_urls": req.input_urls,
+                    "quota": quota.as_dict() if quota else None,
                     **req.extra,
                 },
+                public_id=req.public_id,
                 price_version=self.runtime.catalog.price_version,
                 credits_estimated=price.credits,
                 credits_held=price.credits,
@@ -153,6 +164,9 @@ class JobService:
         now = self.runtime.clock.now()
         if await self.jobs.cancel_if_queued(job.id, now):
             await self.credits.release(job.workspace_id, job_id=job.id, held=job.credits_held)
+            await QuotaService(self.session, self.runtime.catalog).give_back(
+                job.workspace_id, job.params.get("quota")
+            )
             await events.record(
                 self.session, self.runtime, job.id, "canceled", {"status": "canceled"}, now
             )
@@ -183,6 +197,9 @@ class JobService:
                 }
                 job.finished_at = now
                 await self.credits.release(job.workspace_id, job_id=job.id, held=job.credits_held)
+                await QuotaService(self.session, self.runtime.catalog).give_back(
+                    job.workspace_id, job.params.get("quota")
+                )
                 await self.session.flush()
                 await events.record(
                     self.session,

@@ -32,6 +32,7 @@ from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
 from mediagate.jobs.service import JobService
 from mediagate.jobs.status import JobStatus, assert_transition
+from mediagate.plans.quotas import QuotaService
 from mediagate.runtime import Runtime
 
 log = logging.getLogger("mediagate.worker")
@@ -413,6 +414,10 @@ class Worker:
             await CreditService(session).release(
                 job.workspace_id, job_id=job.id, held=job.credits_held
             )
+            # Nothing was delivered: the daily quota it took is given back.
+            await QuotaService(session, self.runtime.catalog).give_back(
+                job.workspace_id, job.params.get("quota")
+            )
             await events.record(
                 session, self.runtime, job.id, "failed", {"status": "failed", "error": error}, now
             )
@@ -423,6 +428,10 @@ class Worker:
         ) as (session, now):
             await CreditService(session).release(
                 job.workspace_id, job_id=job.id, held=job.credits_held
+            )
+            # Nothing was delivered: the daily quota it took is given back.
+            await QuotaService(session, self.runtime.catalog).give_back(
+                job.workspace_id, job.params.get("quota")
             )
             await events.record(
                 session, self.runtime, job.id, "canceled", {"status": "canceled"}, now

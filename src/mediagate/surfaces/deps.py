@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mediagate.auth.principal import Principal
 from mediagate.auth.service import authenticate
+from mediagate.plans.ratelimit import STATE_KEY, RateLimited
 from mediagate.runtime import Runtime
 
 # Declared for the OpenAPI document; we read the header ourselves to answer in our envelope.
@@ -29,9 +30,22 @@ async def get_principal(
 ) -> Principal:
     runtime = get_runtime(request)
     async with runtime.db.reader() as session:
-        return await authenticate(
+        principal = await authenticate(
             session, request.headers.get("authorization"), runtime.settings.signing_key
         )
+    plan = runtime.catalog.plans.get(principal.plan)
+    if plan is not None:
+        window = await runtime.limiter.hit(
+            principal.api_key_id or principal.member_id, plan.requests_per_minute
+        )
+        setattr(request.state, STATE_KEY, window)  # RateLimitHeaders puts it on the response
+        if not window.allowed:
+            raise RateLimited(
+                f"rate limit of {window.limit} requests per minute reached for this key "
+                f"({principal.plan} plan)",
+                retry_after=window.headers()["Retry-After"],
+            )
+    return principal
 
 
 def base_url(request: Request) -> str:

@@ -67,6 +67,8 @@ class ErrorRenderers:
             )
             if exc.status == 401:
                 response.headers["WWW-Authenticate"] = "Bearer"
+            if "retry_after" in exc.details:
+                response.headers["Retry-After"] = str(exc.details["retry_after"])
             return response
 
         @app.exception_handler(RequestValidationError)

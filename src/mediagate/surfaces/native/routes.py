@@ -13,6 +13,7 @@ from mediagate.idempotency.service import fingerprint
 from mediagate.jobs.follow import TERMINAL_EVENTS, wait_until_done
 from mediagate.jobs.models import Job
 from mediagate.jobs.service import JobService, SubmitRequest, submit_job
+from mediagate.plans.quotas import QuotaService, day_of, seconds_to_reset
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep
 from mediagate.surfaces.native import schemas as s
 from mediagate.surfaces.native.envelope import Envelope, ok
@@ -149,3 +150,33 @@ async def models_list(principal: PrincipalDep, runtime: RuntimeDep) -> dict[str,
         for m in runtime.catalog.models
     ]
     return ok({"models": models, "price_version": runtime.catalog.price_version})
+
+
+@router.get(
+    "/v1/usage",
+    response_model=Envelope[dict[str, Any]],
+    summary="Today's use of the plan's daily quotas and the current minute's requests",
+)
+async def usage(principal: PrincipalDep, runtime: RuntimeDep) -> dict[str, Any]:
+    now = runtime.clock.now()
+    async with runtime.db.reader() as session:
+        quotas = await QuotaService(session, runtime.catalog).today(
+            principal.workspace_id, principal.plan, now
+        )
+    plan = runtime.catalog.plans[principal.plan]
+    window = await runtime.limiter.peek(
+        principal.api_key_id or principal.member_id, plan.requests_per_minute
+    )
+    return ok(
+        {
+            "plan": principal.plan,
+            "day": day_of(now),
+            "resets_in_seconds": seconds_to_reset(now),
+            "daily": quotas,
+            "minute": {
+                "limit": window.limit,
+                "remaining": window.remaining,
+                "reset_at": int(window.reset_at),
+            },
+        }
+    )

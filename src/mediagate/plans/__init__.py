@@ -1,0 +1,1 @@
+"""Plans: daily quotas per workspace and per-minute request limits per key."""

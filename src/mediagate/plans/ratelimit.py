@@ -1,0 +1,86 @@
+"""Per-minute request limits per key, by plan, with the ``limits`` library: in memory by
+default, in Redis when ``MEDIAGATE_REDIS_URL`` is set (so every node shares the window)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerMinute
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.storage import storage_from_string
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mediagate.errors import DomainError
+
+
+@dataclass(frozen=True)
+class Window:
+    limit: int
+    remaining: int
+    reset_at: float  # unix time
+    allowed: bool
+
+    def headers(self) -> dict[str, str]:
+        reset_in = max(0, int(self.reset_at - time.time() + 0.999))
+        return {
+            "RateLimit-Policy": f"{self.limit};w=60",
+            "RateLimit": f"limit={self.limit}, remaining={self.remaining}, reset={reset_in}",
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(int(self.reset_at)),
+            **({} if self.allowed else {"Retry-After": str(max(1, reset_in))}),
+        }
+
+
+class RequestLimiter:
+    def __init__(self, redis_url: str | None = None) -> None:
+        uri = f"async+{redis_url}" if redis_url else "async+memory://"
+        self._limiter = FixedWindowRateLimiter(storage_from_string(uri))
+
+    async def peek(self, key: str, per_minute: int) -> Window:
+        item = RateLimitItemPerMinute(per_minute)
+        stats = await self._limiter.get_window_stats(item, "mediagate", key)
+        return Window(per_minute, stats.remaining, stats.reset_time, stats.remaining > 0)
+
+    async def hit(self, key: str, per_minute: int) -> Window:
+        item = RateLimitItemPerMinute(per_minute)
+        allowed = await self._limiter.hit(item, "mediagate", key)
+        stats = await self._limiter.get_window_stats(item, "mediagate", key)
+        return Window(per_minute, stats.remaining, stats.reset_time, allowed)
+
+
+class RateLimited(DomainError):
+    code, status = "rate_limited", 429
+
+
+class RateLimitHeaders:
+    """ASGI middleware: puts the caller's rate-limit headers on every response, errors and
+    streams included. The auth dependency leaves the window in ``scope["state"]``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        # Create the state dict here: layers below may copy the scope, and a shallow copy
+        # still shares this dict with us.
+        state = scope.setdefault("state", {})
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                window = state.get(STATE_KEY)
+                if window is not None:
+                    headers = MutableHeaders(scope=message)
+                    for name, value in window.headers().items():
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+STATE_KEY = "mediagate_ratelimit"
