@@ -12,6 +12,7 @@ from mediagate.config import Settings
 from mediagate.db.database import Database
 from mediagate.engines.agent import AgentEngine
 from mediagate.engines.builtin import BuiltinEngine
+from mediagate.engines.builtin_video import BuiltinVideoEngine
 from mediagate.engines.registry import EngineRegistry
 from mediagate.events.bus import LocalBus, bus_for
 from mediagate.plans.ratelimit import RequestLimiter
@@ -54,7 +55,11 @@ class Runtime:
             catalog=load_catalog(settings.catalog_path),
             storage=LocalStorage(settings.storage_dir),
             engines=EngineRegistry(
-                [BuiltinEngine(max_pixels=settings.max_image_pixels), AgentEngine(settings)]
+                [
+                    BuiltinEngine(max_pixels=settings.max_image_pixels),
+                    BuiltinVideoEngine(max_pixels=settings.max_image_pixels),
+                    AgentEngine(settings),
+                ]
             ),
             bus=bus_for(settings.resolved_database_url, settings.redis_url),
             clock=clock or Clock(),

@@ -323,10 +323,32 @@ def test_live_key_without_providers_gets_503(server: Server) -> None:
     assert t.client.get("/v1/credits/balance").json()["data"]["held"] == 0
 
 
-def test_video_models_have_no_offline_engine_yet(server: Server) -> None:
-    t = server.tenant()
-    r = t.client.post("/v1/generate", json=_gen(model="veo3_fast"))
-    assert r.status_code == 503
+def test_sandbox_video_is_a_real_h264_mp4(server: Server) -> None:
+    import av
+
+    t = server.tenant(credits=1000)
+    r = t.client.post(
+        "/v1/generate",
+        json=_gen(
+            model="wan-2.6",
+            prompt="ocean waves at sunset",
+            units={"duration": 5, "aspect_ratio": "9:16"},
+        ),
+    )
+    assert r.status_code == 200, r.text
+    job = server.wait_job(t.client, r.json()["data"]["task_id"], timeout=60)
+    assert job["status"] == "completed", job
+    video, poster = job["outputs"]
+    assert video["mime_type"] == "video/mp4" and poster["mime_type"] == "image/png"
+    assert (video["width"], video["height"]) == (720, 1280)
+    assert video["duration_seconds"] == 5
+    data = httpx.get(video["url"]).content
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert (stream.width, stream.height) == (720, 1280)
+        assert sum(1 for _ in container.decode(stream)) == 5 * 24
+    assert job["credits"]["charged"] == 20
 
 
 def test_jobs_of_other_workspaces_are_404(server: Server) -> None:

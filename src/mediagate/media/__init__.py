@@ -1,0 +1,1 @@
+"""Moving media made on this machine (the sandbox video renderer)."""
