@@ -15,6 +15,8 @@ from mediagate.plans.ratelimit import RateLimitHeaders
 from mediagate.runtime import Runtime
 from mediagate.surfaces import health
 from mediagate.surfaces.errors import ErrorRenderers
+from mediagate.surfaces.generate_chat import errors as generate_chat_errors
+from mediagate.surfaces.generate_chat import routes as generate_chat
 from mediagate.surfaces.image_agent import errors as image_agent_errors
 from mediagate.surfaces.image_agent import routes as image_agent
 from mediagate.surfaces.native import assets, docs, identity, jobs, routes, webhooks
@@ -58,7 +60,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RateLimitHeaders)
     renderers = ErrorRenderers(fallback=render_error)
     renderers.register(["/v2"], image_agent_errors.render_error)
+    renderers.register(["/api"], generate_chat_errors.render_error)
     renderers.install(app)
-    for module in (health, routes, jobs, webhooks, identity, assets, docs, image_agent):
+    for module in (
+        health,
+        routes,
+        jobs,
+        webhooks,
+        identity,
+        assets,
+        docs,
+        image_agent,
+        generate_chat,
+    ):
         app.include_router(module.router)
     return app

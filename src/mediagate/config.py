@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     stream_heartbeat_seconds: float = 15.0
     stream_poll_seconds: float = 1.0
 
+    # The generate & chat API: the model each type uses, and the chat model for live keys
+    # (any OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp).
+    default_image_model: str = "nano-banana-pro"
+    default_video_model: str = "wan-2.6"
+    chat_base_url: str | None = None
+    chat_api_key: str | None = None
+    chat_model: str | None = None
+
     # The image agent's planner for live keys: an OpenAI-compatible chat model.
     agent_llm_base_url: str | None = None
     agent_llm_api_key: str | None = None

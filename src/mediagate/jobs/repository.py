@@ -30,6 +30,11 @@ class JobRepository:
             select(Job).where(Job.id == job_id, Job.workspace_id == workspace_id)
         )
 
+    async def by_public_id(self, workspace_id: str, public_id: str) -> Job | None:
+        return await self.session.scalar(
+            select(Job).where(Job.public_id == public_id, Job.workspace_id == workspace_id)
+        )
+
     async def append_event(
         self, job_id: str, type_: str, data: dict[str, Any], now: datetime, *, first: bool = False
     ) -> int:

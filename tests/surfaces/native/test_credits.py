@@ -122,7 +122,8 @@ def test_models_list(server: Server) -> None:
     assert len(ids) == 21 and "nano-banana-pro" in ids and "V5" in ids
     by_id = {m["id"]: m for m in body["models"]}
     assert by_id["nano-banana-pro"]["available"] is True
-    assert by_id["veo3"]["available"] is False
+    assert by_id["veo3"]["available"] is True  # the builtin video engine
+    assert by_id["V5"]["available"] is False  # no offline music engine yet
     live_models = live.client.get("/v1/models/list").json()["data"]["models"]
     # Only the image agent runs on this server for live keys; the rest need providers.
     assert [m["id"] for m in live_models if m["available"]] == ["image-agent-1-preview"]

@@ -1,0 +1,1 @@
+"""The generate & chat API (``/api/generate``, ``/api/status/:jobId``, ``/api/chat``)."""
