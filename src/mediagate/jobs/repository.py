@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.jobs.models import Job, JobEvent
@@ -84,6 +84,7 @@ class JobRepository:
                     lease_expires_at=lease_until,
                     fence=Job.fence + 1,
                     attempts=Job.attempts + 1,
+                    started_at=func.coalesce(Job.started_at, now),
                     updated_at=now,
                 )
                 .returning(Job.id, Job.fence)

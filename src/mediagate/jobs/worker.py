@@ -135,6 +135,7 @@ class Worker:
         self.concurrency = concurrency or self.settings.worker_concurrency
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, _Context] = {}
+        self._wakeups: asyncio.Queue[None] = asyncio.Queue()
 
     async def run_until(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then claim nothing new, let running jobs finish for
@@ -143,6 +144,7 @@ class Worker:
         helpers = [
             asyncio.create_task(self._rescue_loop(stop)),
             asyncio.create_task(self._cancel_listener()),
+            asyncio.create_task(self._queue_listener()),
         ]
         try:
             await stop.wait()
@@ -155,15 +157,23 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*loops, *helpers, return_exceptions=True)
 
-    async def _loop(self, stop: asyncio.Event) -> None:
+    async def _queue_listener(self) -> None:
+        """Turn each "job queued" notification into one wake-up token, so that one new job
+        wakes one idle loop instead of all of them racing for it."""
         with self.runtime.bus.subscribe("queue") as queued:
-            while not stop.is_set():
-                try:
-                    if await self.run_once():
-                        continue
-                except Exception:  # a bug or a database hiccup must not kill the loop
-                    log.exception("worker loop error")
-                await queued.wait(self.settings.worker_poll_seconds)
+            while True:
+                for _ in await queued.wait():
+                    self._wakeups.put_nowait(None)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                if await self.run_once():
+                    continue
+            except Exception:  # a bug or a database hiccup must not kill the loop
+                log.exception("worker loop error")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeups.get(), self.settings.worker_poll_seconds)
 
     async def _rescue_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -193,7 +203,6 @@ class Worker:
             if claimed is None:
                 return False
             job_id, fence = claimed
-            await JobRepository(session).fenced_update(job_id, fence, started_at=now)
             await events.record(
                 session, self.runtime, job_id, "status", {"status": "processing"}, now
             )
