@@ -102,6 +102,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from bench_catalog import write_bench_catalog  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "google/nano-banana"
@@ -863,6 +864,7 @@ def _stack(
     env.update(
         {
             "MEDIAGATE_DATA_DIR": str(data_dir),
+            "MEDIAGATE_CATALOG_PATH": str(write_bench_catalog(data_dir)),
             "MEDIAGATE_HOST": "127.0.0.1",
             "MEDIAGATE_PORT": str(port),
             "MEDIAGATE_SECRET_KEY": secrets.token_urlsafe(32),
@@ -887,9 +889,7 @@ def _stack(
         _cli(env, "db", "upgrade")
         if claim_trigger:
             _install_claim_trigger(scenario.database, database_url)
-        _cli(
-            env, "workspaces", "create", "bench", "--plan", "enterprise", "--credits", str(CREDITS)
-        )
+        _cli(env, "workspaces", "create", "bench", "--plan", "bench", "--credits", str(CREDITS))
         out = _cli(env, "keys", "create", "--workspace", "bench", "--mode", "sandbox")
         api_key = [w for w in out.split() if w.startswith("mg_")][-1]
         cmd = [_mediagate_bin(), "serve", "--port", str(port)]

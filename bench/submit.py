@@ -86,6 +86,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx
+from bench_catalog import write_bench_catalog  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 RATIO_TARGET = 0.30
@@ -698,6 +699,7 @@ def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[Serv
     env = {
         **os.environ,
         "MEDIAGATE_DATA_DIR": str(data_dir),
+        "MEDIAGATE_CATALOG_PATH": str(write_bench_catalog(data_dir)),
         "MEDIAGATE_HOST": "127.0.0.1",
         "MEDIAGATE_PORT": str(port),
         "MEDIAGATE_SECRET_KEY": secrets.token_urlsafe(32),
@@ -720,7 +722,7 @@ def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[Serv
                 cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         _wait_healthy(proc, base_url, log_path)
-        _cli(env, "workspaces", "create", "bench", "--plan", "pro", "--credits", str(CREDITS))
+        _cli(env, "workspaces", "create", "bench", "--plan", "bench", "--credits", str(CREDITS))
         out = _cli(env, "keys", "create", "--workspace", "bench", "--mode", "sandbox")
         api_key = [line for line in out.split() if line.startswith("mg_")][-1]
         yield Server(base_url, api_key, proc.pid, log_path, _code_under_test(env))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from mediagate.assets.storage import LocalStorage, Storage
@@ -69,7 +71,13 @@ class Runtime:
 
     async def start(self) -> None:
         await self.bus.start()
+        self._maintenance = asyncio.create_task(self.db.checkpoint_forever())
 
     async def close(self) -> None:
+        maintenance = getattr(self, "_maintenance", None)
+        if maintenance is not None:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
         await self.bus.stop()
         await self.db.dispose()

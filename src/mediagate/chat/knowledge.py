@@ -260,8 +260,9 @@ def curl_line(route: Route, base_url: str, model: Model | None) -> str:
     body: str | None = None
     path_words = route_words(route)
     if path == "/api/generate":
-        body = json.dumps({"prompt": "...", "type": "image", "aspect_ratio": "16:9"},
-                          separators=(",", ":"))
+        body = json.dumps(
+            {"prompt": "...", "type": "image", "aspect_ratio": "16:9"}, separators=(",", ":")
+        )
     elif "generate" in path_words:
         fields = {"model": model.id if model else "<model>", "prompt": "...", "request_id": "1"}
         body = json.dumps(fields, separators=(",", ":"))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 
 from mediagate.db import sqlite_inline
 
+log = logging.getLogger("mediagate.db")
 _IMMEDIATE = "mediagate_immediate"
 _AFTER_COMMIT = "mediagate_after_commit"
 
@@ -86,6 +89,27 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    async def checkpoint_forever(self, every_seconds: float = 1.0) -> None:
+        """SQLite only: keep the WAL short with PASSIVE checkpoints on a helper thread (they
+        never block writers or readers); a process that stops leaves the rest to the next."""
+        path = make_url(self.url).database
+        if not self.is_sqlite or not path or path == ":memory:":
+            return
+        while True:
+            await asyncio.sleep(every_seconds)
+            try:
+                await asyncio.to_thread(_checkpoint, path)
+            except sqlite3.Error as exc:  # e.g. busy: try again next round
+                log.debug("checkpoint skipped: %s", exc)
+
+
+def _checkpoint(path: str) -> None:
+    conn = sqlite3.connect(path, timeout=1)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        conn.close()
+
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
@@ -98,6 +122,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # No busy waiting inside SQLite: it would block the event loop (see sqlite_inline).
         cursor.execute("PRAGMA busy_timeout=0")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints copy the WAL into the database file and fsync it: too slow for the event
+        # loop. The server runs them on a thread instead (Database.checkpoint_forever).
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -36,8 +36,16 @@ class Window:
 
 class RequestLimiter:
     def __init__(self, redis_url: str | None = None) -> None:
-        uri = f"async+{redis_url}" if redis_url else "async+memory://"
-        self._limiter = FixedWindowRateLimiter(storage_from_string(uri))
+        self._uri = f"async+{redis_url}" if redis_url else "async+memory://"
+        self._strategy: FixedWindowRateLimiter | None = None
+
+    @property
+    def _limiter(self) -> FixedWindowRateLimiter:
+        # Built on first use, inside the serving event loop: the storage starts background
+        # tasks when it is created, and they must belong to that loop.
+        if self._strategy is None:
+            self._strategy = FixedWindowRateLimiter(storage_from_string(self._uri))
+        return self._strategy
 
     async def peek(self, key: str, per_minute: int) -> Window:
         item = RateLimitItemPerMinute(per_minute)
