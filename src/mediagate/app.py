@@ -57,11 +57,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description="Self-hosted generative-media API server.",
     )
     app.state.runtime = runtime
-    app.add_middleware(RateLimitHeaders)
     renderers = ErrorRenderers(fallback=render_error)
     renderers.register(["/v2"], image_agent_errors.render_error)
     renderers.register(["/api"], generate_chat_errors.render_error)
     renderers.install(app)
+    # Outermost, so that every response, errors included, carries the rate-limit headers.
+    app.add_middleware(RateLimitHeaders)
     for module in (
         health,
         routes,

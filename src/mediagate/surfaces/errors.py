@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate.errors import DomainError
 
@@ -87,9 +88,37 @@ class ErrorRenderers:
                 response.headers.update(exc.headers)
             return response
 
-        @app.exception_handler(Exception)
-        async def _crash(request: Request, exc: Exception) -> JSONResponse:
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return self.for_path(request.url.path)(
+        app.add_middleware(_CatchAll, renderers=self)
+
+
+class _CatchAll:
+    """Turns an unexpected exception into a 500 in the surface's envelope, and ends the
+    request normally. (Starlette's own last-resort handler re-raises after answering, and the
+    server then drops the connection, which a client sees as a reset rather than a 500.)"""
+
+    def __init__(self, app: ASGIApp, renderers: ErrorRenderers) -> None:
+        self.app = app
+        self.renderers = renderers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started:
+                raise
+            path = scope.get("path", "")
+            log.exception("unhandled error on %s %s", scope.get("method"), path)
+            response = self.renderers.for_path(path)(
                 500, "internal_error", "the server hit an unexpected error", {}, None
             )
+            await response(scope, receive, send)

@@ -241,3 +241,28 @@ def test_live_chat_through_an_openai_compatible_server(server: Server) -> None:
         fake.httpd.shutdown()
         fake.httpd.server_close()
         fake.thread.join(timeout=5)
+
+
+def test_an_internal_failure_is_500_in_the_surface_shape(server: Server, tmp_path: Any) -> None:
+    """A server whose database lost its tables answers 500, not a traceback."""
+    from mediagate.app import create_app
+    from tests.conftest import LiveServer
+
+    empty = f"sqlite+aiosqlite:///{tmp_path / 'no-tables.db'}"
+    settings = server.settings.model_copy(
+        update={"database_url": empty, "embedded_workers": False, "data_dir": tmp_path}
+    )
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.url) as client:
+        r = client.post(
+            "/api/generate",
+            json={"prompt": "x", "type": "image"},
+            headers={"Authorization": "Bearer mg_test_whatever"},
+        )
+        assert r.status_code == 500
+        assert r.json() == {"error": "the server hit an unexpected error", "code": 500}
+        assert (
+            client.get("/v1/credits/balance", headers={"Authorization": "Bearer mg_test_x"}).json()[
+                "code"
+            ]
+            == 500
+        )
