@@ -42,7 +42,6 @@ from mediagate.config import Settings
 from mediagate.jobs.service import SubmitRequest, submit_job
 from mediagate.jobs.worker import Worker
 from mediagate.runtime import Runtime
-from mediagate.surfaces.native.webhooks import router
 from mediagate.webhooks.dispatcher import Dispatcher
 from mediagate.workspaces.service import WorkspaceService
 from tests.conftest import LiveServer, Server, database_url
@@ -138,27 +137,8 @@ def receiver2() -> Iterator[Receiver]:
 
 
 def webhook_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """The real app. Until ``create_app`` includes the webhooks router and starts the
-    dispatcher itself, add both here (a dispatcher beside the worker, as the lifespan will)."""
-    app = create_app(settings, runtime=runtime)
-    if any(getattr(route, "path", None) == "/v1/webhooks" for route in app.routes):
-        return app
-    app.include_router(router)
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with inner(app):
-            stop = asyncio.Event()
-            task = asyncio.create_task(Dispatcher(app.state.runtime).run_until(stop))
-            try:
-                yield
-            finally:
-                stop.set()
-                await task
-
-    app.router.lifespan_context = lifespan
-    return app
+    """The real app (its lifespan runs the worker and the webhook dispatcher)."""
+    return create_app(settings, runtime=runtime)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

@@ -17,6 +17,7 @@ from mediagate.agent import tools
 from mediagate.agent.errors import PlannerError, ToolError
 from mediagate.agent.state import TOOLS, AgentState, Step, nearest_ratio
 from mediagate.agent.tool_specs import default_summary, openai_tools
+from mediagate.net.borrowed import BorrowedTransport
 
 SYSTEM_PROMPT = """\
 You plan the steps of an image-making agent. On each turn call exactly one tool; after it runs \
@@ -62,7 +63,7 @@ class LLMPlanner:
         self.timeout = timeout
         self.max_invalid_calls = max_invalid_calls
         self._api_key = api_key or None
-        self._transport = _Borrowed(transport) if transport is not None else None
+        self._transport = BorrowedTransport(transport) if transport is not None else None
         self._call_ids: dict[int, str] = {}  # history index -> the model's tool_call id
         self._results: dict[int, str] = {}  # history index -> what we told the model
 
@@ -146,19 +147,6 @@ class LLMPlanner:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
-
-
-class _Borrowed(httpx.AsyncBaseTransport):
-    """A caller's transport, shared by our short-lived clients and left open for its owner."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        pass
 
 
 def _brief(state: AgentState) -> str:

@@ -22,6 +22,7 @@ from mediagate.chat.engines import (
     ChatRejected,
     ChatUnavailable,
 )
+from mediagate.net.borrowed import BorrowedTransport
 
 # Client errors that say "try again", not "your request is wrong".
 _TRANSIENT_STATUS = frozenset({408, 409, 425})
@@ -57,7 +58,7 @@ class OpenAIChat:
         self.timeout = timeout
         self.system_prompt = system_prompt
         self._api_key = api_key or None
-        self._transport = _Borrowed(transport) if transport is not None else None
+        self._transport = BorrowedTransport(transport) if transport is not None else None
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIChat(base_url={self.base_url!r}, model={self.model!r})"
@@ -202,19 +203,6 @@ class OpenAIChat:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
-
-
-class _Borrowed(httpx.AsyncBaseTransport):
-    """A caller's transport, shared by our short-lived clients and left open for its owner."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        pass
 
 
 def _message_of(error: object) -> str | None:
