@@ -15,7 +15,7 @@ from PIL import Image
 from mediagate.agent.errors import AgentCanceled, PlannerError, ToolError
 from mediagate.agent.planner import LLMPlanner, Planner, RuleBasedPlanner
 from mediagate.agent.runner import run_agent
-from mediagate.agent.state import TOOLS, AgentState, Step
+from mediagate.agent.state import TOOLS, WORK_LONG_SIDE, AgentState, Step
 from mediagate.catalog.schemas import Model
 from mediagate.config import Settings
 from mediagate.engines.base import EngineError, EngineResult, JobSpec, Output, RunContext
@@ -95,7 +95,7 @@ class AgentEngine:
     async def _open(self, data: bytes) -> Image.Image:
         try:
             return await asyncio.to_thread(
-                open_image, data, max_pixels=self.settings.max_image_pixels, max_side=4096
+                open_image, data, max_pixels=self.settings.max_image_pixels, max_side=WORK_LONG_SIDE
             )
         except ImageRejected as exc:
             raise EngineError(f"input image refused: {exc}", code="invalid_input_image") from exc
