@@ -18,6 +18,20 @@ def test_openapi_lists_the_endpoints(server: Server) -> None:
     ]:
         assert path in spec["paths"], path
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    for path in [
+        "/v2/image/agent",
+        "/v2/agents",
+        "/api/generate",
+        "/api/status/{job_id}",
+        "/api/chat",
+        "/v1/webhooks",
+        "/v1/jobs/{job_id}/stream",
+        "/v1/usage",
+    ]:
+        assert path in spec["paths"], path
+    agent_body = spec["paths"]["/v2/image/agent"]["post"]["requestBody"]["content"]
+    assert set(agent_body) == {"multipart/form-data", "application/json"}
+    assert agent_body["multipart/form-data"]["schema"]["properties"]["images"]["maxItems"] == 10
 
 
 def test_llms_txt_is_generated_from_routes_and_catalog(server: Server) -> None:

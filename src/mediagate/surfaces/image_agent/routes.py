@@ -153,8 +153,36 @@ def _accepted(job: Job, _hold: LedgerEntry, signing_key: bytes) -> dict[str, Any
     }
 
 
+def _request_body_doc() -> dict[str, Any]:
+    """The body for the OpenAPI document (the route reads the raw stream to bound memory)."""
+    fields = s.ImageAgentRequest.model_json_schema()
+    form = {
+        **fields,
+        "properties": {
+            **fields["properties"],
+            "images": {
+                "type": "array",
+                "maxItems": s.MAX_IMAGES,
+                "items": {"type": "string", "format": "binary"},
+                "description": "Up to 10 files of at most 30 MB; also accepted as images.N or "
+                "images.N.items.M parts",
+            },
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": form},
+                "application/json": {"schema": fields},
+            },
+        }
+    }
+
+
 @router.post(
     "/v2/image/agent",
+    openapi_extra=_request_body_doc(),
     status_code=202,
     response_model=Envelope[s.JobAccepted],
     response_model_exclude_unset=True,
