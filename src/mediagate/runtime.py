@@ -14,6 +14,7 @@ from mediagate.config import Settings
 from mediagate.db.database import Database
 from mediagate.engines.agent import AgentEngine
 from mediagate.engines.builtin import BuiltinEngine
+from mediagate.engines.builtin_music import BuiltinMusicEngine
 from mediagate.engines.builtin_video import BuiltinVideoEngine
 from mediagate.engines.registry import EngineRegistry
 from mediagate.events.bus import LocalBus, bus_for
@@ -60,6 +61,7 @@ class Runtime:
                 [
                     BuiltinEngine(max_pixels=settings.max_image_pixels),
                     BuiltinVideoEngine(max_pixels=settings.max_image_pixels),
+                    BuiltinMusicEngine(),
                     AgentEngine(settings),
                 ]
             ),

@@ -123,7 +123,7 @@ def test_models_list(server: Server) -> None:
     by_id = {m["id"]: m for m in body["models"]}
     assert by_id["nano-banana-pro"]["available"] is True
     assert by_id["veo3"]["available"] is True  # the builtin video engine
-    assert by_id["V5"]["available"] is False  # no offline music engine yet
+    assert by_id["V5"]["available"] is True  # the builtin music engine
     live_models = live.client.get("/v1/models/list").json()["data"]["models"]
     # Only the image agent runs on this server for live keys; the rest need providers.
     assert [m["id"] for m in live_models if m["available"]] == ["image-agent-1-preview"]

@@ -358,3 +358,29 @@ def test_jobs_of_other_workspaces_are_404(server: Server) -> None:
     r = b.client.get(f"/v1/jobs/{task}")
     assert r.status_code == 404 and r.json()["message"] == "job_not_found"
     assert b.client.get(f"/v1/jobs/{uuid.uuid4()}").status_code == 404
+
+
+def test_sandbox_music_is_real_audio(server: Server) -> None:
+    import wave
+
+    import av
+
+    t = server.tenant(credits=1000)
+    r = t.client.post(
+        "/v1/generate",
+        json=_gen(
+            model="V4", prompt="a calm piano piece, 80 bpm", units={"duration": 30, "count": 2}
+        ),
+    )
+    assert r.status_code == 200, r.text
+    job = server.wait_job(t.client, r.json()["data"]["task_id"], timeout=60)
+    assert job["status"] == "completed", job
+    assert [o["mime_type"] for o in job["outputs"]] == ["audio/mpeg", "audio/wav"] * 2
+    assert job["credits"]["charged"] == 40  # two tracks of V4
+    wav = httpx.get(job["outputs"][1]["url"]).content
+    with wave.open(io.BytesIO(wav)) as w:
+        assert (w.getnchannels(), w.getframerate()) == (2, 44100)
+        assert w.getnframes() == 30 * 44100
+    with av.open(io.BytesIO(httpx.get(job["outputs"][0]["url"]).content)) as container:
+        assert container.streams.audio[0].codec_context.name.startswith("mp3")
+        assert float(container.duration / av.time_base) == pytest.approx(30, abs=0.2)
