@@ -71,7 +71,13 @@ def build_llms_txt(request: Request, runtime: Any) -> str:
         "workspaces' objects)",
         "- 402 insufficient_credits {required, available, suggestion}",
         "- 409 request_id reused with another body / stale price_version",
+        "- 429 rate_limited (per-minute limit of the plan) / quota_exceeded (daily quota); "
+        "Retry-After says when",
         "- 503 model_unavailable (no engine configured for the model)",
+        "",
+        "Other surfaces: /v2 (image agent) uses the same envelope with data null and errors "
+        "[{field, message}]; /api (generate & chat) answers plain objects and errors "
+        '{"error": "...", "code": <status>}.',
         "",
     ]
     return "\n".join(lines)
