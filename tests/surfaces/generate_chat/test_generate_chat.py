@@ -44,6 +44,16 @@ def test_generate_an_image(server: Server) -> None:
     assert httpx.get(result["url"]).headers["content-type"] == "image/png"
 
 
+def test_prefer_wait_returns_the_final_status(server: Server) -> None:
+    t = server.tenant()
+    r = t.client.post(
+        "/api/generate", json={"prompt": "x", "type": "image"}, headers={"Prefer": "wait=60"}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "completed"
+    assert r.headers["preference-applied"] == "wait=60"
+    assert t.client.get(f"/api/status/{r.json()['jobId']}").json()["status"] == "completed"
+
+
 def test_generate_a_video_of_ten_seconds(server: Server) -> None:
     import av
 

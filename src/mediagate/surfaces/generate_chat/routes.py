@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
 from mediagate.assets.models import Asset
@@ -21,12 +21,14 @@ from mediagate.credits.models import LedgerEntry
 from mediagate.errors import DomainError, InvalidRequest, NotFound, Unavailable
 from mediagate.idempotency.service import fingerprint
 from mediagate.jobs import views
+from mediagate.jobs.follow import wait_until_done
 from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
 from mediagate.jobs.service import JobService, SubmitRequest, submit_job
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
 from mediagate.surfaces.generate_chat import schemas as s
 from mediagate.surfaces.generate_chat.schemas import VIDEO_DURATIONS
+from mediagate.surfaces.prefer import wait_seconds
 
 router = APIRouter(tags=["generate & chat"])
 SURFACE = "generate_chat"
@@ -49,11 +51,14 @@ def new_job_id(now: datetime) -> str:
 )
 async def generate(
     body: s.GenerateRequest,
+    response: Response,
     principal: PrincipalDep,
     runtime: RuntimeDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     principal.require("generate")
+    wait = wait_seconds(prefer)
     settings = runtime.settings
     units: dict[str, Any] = {"aspect_ratio": body.aspect_ratio}
     if body.type == "video":
@@ -92,7 +97,11 @@ async def generate(
         ),
         _accepted,
     )
-    return submitted.body
+    if wait is None:
+        return submitted.body
+    job = await wait_until_done(runtime, submitted.job_id, wait)
+    response.headers["Preference-Applied"] = f"wait={wait}"
+    return {**submitted.body, "status": job.status}
 
 
 def _accepted(job: Job, _hold: LedgerEntry) -> dict[str, Any]:

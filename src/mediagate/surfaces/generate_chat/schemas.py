@@ -20,7 +20,7 @@ class GenerateRequest(BaseModel):
 
 class GenerateAccepted(BaseModel):
     jobId: str  # noqa: N815 - the spec's field name
-    status: Literal["queued"]
+    status: str = Field(description='"queued"; with Prefer: wait=N, the status after waiting')
 
 
 class JobStatus(BaseModel):
