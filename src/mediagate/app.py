@@ -14,6 +14,8 @@ from mediagate.jobs.worker import Worker
 from mediagate.plans.ratelimit import RateLimitHeaders
 from mediagate.runtime import Runtime
 from mediagate.surfaces import health
+from mediagate.surfaces.avatars import errors as avatars_errors
+from mediagate.surfaces.avatars import routes as avatars
 from mediagate.surfaces.errors import ErrorRenderers
 from mediagate.surfaces.generate_chat import errors as generate_chat_errors
 from mediagate.surfaces.generate_chat import routes as generate_chat
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     renderers = ErrorRenderers(fallback=render_error)
     renderers.register(["/v2"], image_agent_errors.render_error)
     renderers.register(["/api"], generate_chat_errors.render_error)
+    renderers.register(["/api/v1/avatars", "/api/v1/jobs"], avatars_errors.render_error)
     renderers.install(app)
     # Outermost, so that every response, errors included, carries the rate-limit headers.
     app.add_middleware(RateLimitHeaders)
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         docs,
         image_agent,
         generate_chat,
+        avatars,
     ):
         app.include_router(module.router)
     return app

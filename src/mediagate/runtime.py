@@ -13,6 +13,7 @@ from mediagate.clock import Clock
 from mediagate.config import Settings
 from mediagate.db.database import Database
 from mediagate.engines.agent import AgentEngine
+from mediagate.engines.avatar import AvatarEngine
 from mediagate.engines.builtin import BuiltinEngine
 from mediagate.engines.builtin_music import BuiltinMusicEngine
 from mediagate.engines.builtin_video import BuiltinVideoEngine
@@ -62,6 +63,7 @@ class Runtime:
                     BuiltinEngine(max_pixels=settings.max_image_pixels),
                     BuiltinVideoEngine(max_pixels=settings.max_image_pixels),
                     BuiltinMusicEngine(),
+                    AvatarEngine(max_pixels=settings.max_image_pixels),
                     AgentEngine(settings),
                 ]
             ),

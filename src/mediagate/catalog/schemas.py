@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Product = Literal["image", "video", "music", "agent"]
+Product = Literal["image", "video", "music", "agent", "avatar"]
 InputKind = Literal["text", "image"]
 
 

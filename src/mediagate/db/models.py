@@ -3,6 +3,7 @@
 from mediagate.agents.models import SavedAgent
 from mediagate.assets.models import Asset
 from mediagate.auth.models import ApiKey
+from mediagate.avatars.models import SavedAvatar
 from mediagate.conversations.models import Conversation, ConversationMessage
 from mediagate.credits.models import CreditAccount, LedgerEntry
 from mediagate.db.base import Base
@@ -31,6 +32,7 @@ __all__ = [
     "Member",
     "QuotaUsage",
     "SavedAgent",
+    "SavedAvatar",
     "Workspace",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -161,6 +161,11 @@ def mark_sandbox(img: Image.Image, text: str) -> Image.Image:
     return out
 
 
+def paint(prompt: str, width: int, height: int, *, index: int = 0) -> Image.Image:
+    """The picture alone, without the sandbox band (for engines that compose it further)."""
+    return _paint(prompt, width, height, index)
+
+
 def render(prompt: str, width: int, height: int, *, index: int = 0) -> Image.Image:
     """Render a deterministic, sandbox-marked RGB picture for ``prompt``."""
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):

@@ -116,7 +116,7 @@ def still_size(width: int, height: int) -> tuple[int, int]:
 def _prepare_still(still: Image.Image | None, prompt: str, size: tuple[int, int]) -> Image.Image:
     if still is None:
         # Unmarked on purpose: the band goes on each frame, where the camera cannot move it.
-        return painter._paint(prompt, size[0], size[1], 0)
+        return painter.paint(prompt, size[0], size[1])
     if still.mode != "RGB":
         rgba = still.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))

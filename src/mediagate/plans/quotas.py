@@ -17,7 +17,13 @@ from mediagate.catalog.schemas import Catalog
 from mediagate.errors import DomainError
 from mediagate.plans.repository import QuotaRepository
 
-_QUOTA_PRODUCT = {"image": "image", "agent": "image", "video": "video", "chat": "chat"}
+_QUOTA_PRODUCT = {
+    "image": "image",
+    "agent": "image",
+    "avatar": "image",
+    "video": "video",
+    "chat": "chat",
+}
 
 
 class QuotaExceeded(DomainError):

@@ -119,11 +119,11 @@ def test_models_list(server: Server) -> None:
     body = sandbox.client.get("/v1/models/list").json()["data"]
     assert body["price_version"] == "2026-02-02-v1"
     ids = [m["id"] for m in body["models"]]
-    assert len(ids) == 21 and "nano-banana-pro" in ids and "V5" in ids
+    assert len(ids) == 22 and "nano-banana-pro" in ids and "V5" in ids
     by_id = {m["id"]: m for m in body["models"]}
     assert by_id["nano-banana-pro"]["available"] is True
     assert by_id["veo3"]["available"] is True  # the builtin video engine
     assert by_id["V5"]["available"] is True  # the builtin music engine
     live_models = live.client.get("/v1/models/list").json()["data"]["models"]
     # Only the image agent runs on this server for live keys; the rest need providers.
-    assert [m["id"] for m in live_models if m["available"]] == ["image-agent-1-preview"]
+    assert [m["id"] for m in live_models if m["available"]] == ["avatar-1", "image-agent-1-preview"]
