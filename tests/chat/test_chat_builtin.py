@@ -202,6 +202,7 @@ async def test_list_models_by_product(chat: BuiltinChat, catalog: Catalog) -> No
         "- images",
         "- video",
         "- music",
+        "- avatar",
         "- image agent",
     ]
 
