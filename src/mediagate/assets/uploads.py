@@ -10,6 +10,8 @@ decoding), and re-encoded (JPEG stays JPEG, everything else becomes PNG), one at
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -19,7 +21,10 @@ from pathlib import Path
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
+from mediagate.assets.models import Asset
+from mediagate.assets.signing import signed_path
 from mediagate.assets.storage import Storage
+from mediagate.db.base import new_id
 from mediagate.errors import InvalidRequest, PayloadTooLarge
 from mediagate.images.intake import ImageRejected, encode, open_image, sniff_mime
 
@@ -204,3 +209,67 @@ async def store_image(path: Path, storage: Storage, *, max_pixels: int) -> Store
     data, mime, width, height = await asyncio.to_thread(_intake, path, max_pixels=max_pixels)
     sha = await asyncio.to_thread(storage.put, data)
     return StoredImage(sha, mime, len(data), width, height)
+
+
+# Links to a job's own inputs outlive any queue wait: only our worker reads them.
+INPUT_LINK_TTL = 30 * 24 * 3600
+
+
+def decode_base64_image(
+    text: str, *, max_bytes: int, field: str, limit_label: str, raw_allowed: bool
+) -> bytes:
+    """The bytes of a ``data:image/...;base64,`` URL (or, where ``raw_allowed``, of bare
+    base64), refused before decoding when the text alone is already too long."""
+    payload = text
+    if text.startswith("data:"):
+        header, _, payload = text.partition(",")
+        if not header.startswith("data:image/") or ";base64" not in header:
+            raise InvalidRequest(
+                "data URLs must look like data:image/<type>;base64,<data>", field=field
+            )
+    elif not raw_allowed:
+        raise InvalidRequest("expected a data:image/...;base64,... URL", field=field)
+    too_large = PayloadTooLarge(f"each image may be at most {limit_label}", field=field)
+    if len(payload) > (max_bytes * 4) // 3 + 8:
+        raise too_large
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("not valid base64", field=field) from None
+    if len(data) > max_bytes:
+        raise too_large
+    return data
+
+
+async def store_image_bytes(
+    data: bytes, storage: Storage, staging: Path, *, max_pixels: int
+) -> StoredImage:
+    """Check and store an image that arrived inside a JSON body (via a staging file, so the
+    intake path is the one uploads take)."""
+    await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=staging, prefix=".inline-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return await store_image(Path(tmp.name), storage, max_pixels=max_pixels)
+
+
+def input_assets(workspace_id: str, stored: list[StoredImage]) -> list[Asset]:
+    """Asset rows for a request's stored images, to be recorded with its job."""
+    return [
+        Asset(
+            id=new_id(),
+            workspace_id=workspace_id,
+            role="input",
+            position=i,
+            sha256=img.sha256,
+            mime_type=img.mime_type,
+            bytes=img.size,
+            width=img.width,
+            height=img.height,
+        )
+        for i, img in enumerate(stored)
+    ]
+
+
+def input_links(signing_key: bytes, assets: list[Asset]) -> list[str]:
+    return [signed_path(signing_key, a.id, INPUT_LINK_TTL) for a in assets]

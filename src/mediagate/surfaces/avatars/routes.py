@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
-from mediagate.assets.models import Asset
 from mediagate.assets.signing import signed_path
-from mediagate.assets.uploads import StoredImage, store_image
+from mediagate.assets.uploads import (
+    StoredImage,
+    decode_base64_image,
+    input_assets,
+    input_links,
+    store_image_bytes,
+)
 from mediagate.avatars import library
 from mediagate.avatars.models import SavedAvatar
 from mediagate.avatars.service import SavedAvatarService
 from mediagate.catalog.service import CatalogService
 from mediagate.credits.models import LedgerEntry
-from mediagate.db.base import new_id
-from mediagate.errors import InvalidRequest, PayloadTooLarge
+from mediagate.errors import InvalidRequest
 from mediagate.idempotency.service import fingerprint
 from mediagate.images.intake import sniff_mime
 from mediagate.jobs import views
@@ -33,46 +33,30 @@ from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
 router = APIRouter(tags=["avatars"])
 SURFACE = "avatars"
 MODEL = "avatar-1"
-INPUT_LINK_TTL = 30 * 24 * 3600
 REFERENCE_TYPES = {"image/jpeg", "image/png", "image/webp"}
-
-
-def _decode_reference(item: str, index: int) -> bytes:
-    field = f"reference_images.{index}"
-    payload = item
-    if item.startswith("data:"):
-        header, _, payload = item.partition(",")
-        if ";base64" not in header:
-            raise InvalidRequest("data URLs must be base64-encoded", field=field)
-    if len(payload) > (s.MAX_REFERENCE_BYTES * 4) // 3 + 8:
-        raise PayloadTooLarge("each reference image may be at most 15 MB", field=field)
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("not valid base64", field=field) from None
-    if len(data) > s.MAX_REFERENCE_BYTES:
-        raise PayloadTooLarge("each reference image may be at most 15 MB", field=field)
-    if sniff_mime(data[:64]) not in REFERENCE_TYPES:
-        raise InvalidRequest(
-            "reference images must be JPEG, PNG or WebP (judged by content)", field=field
-        )
-    return data
 
 
 async def _store_references(items: list[str], runtime: Runtime) -> list[StoredImage]:
     staging = runtime.settings.storage_dir / "staging"
-    staging.mkdir(parents=True, exist_ok=True)
     stored = []
     for index, item in enumerate(items):
-        data = _decode_reference(item, index)
-        with tempfile.NamedTemporaryFile(dir=staging, prefix=".ref-") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            stored.append(
-                await store_image(
-                    Path(tmp.name), runtime.storage, max_pixels=runtime.settings.max_image_pixels
-                )
+        field = f"reference_images.{index}"
+        data = decode_base64_image(
+            item,
+            max_bytes=s.MAX_REFERENCE_BYTES,
+            field=field,
+            limit_label="15 MB",
+            raw_allowed=True,
+        )
+        if sniff_mime(data[:64]) not in REFERENCE_TYPES:
+            raise InvalidRequest(
+                "reference images must be JPEG, PNG or WebP (judged by content)", field=field
             )
+        stored.append(
+            await store_image_bytes(
+                data, runtime.storage, staging, max_pixels=runtime.settings.max_image_pixels
+            )
+        )
     return stored
 
 
@@ -110,20 +94,7 @@ async def generate(
     )
     stored = await _store_references(body.reference_images or [], runtime)
     key = runtime.settings.signing_key
-    assets = [
-        Asset(
-            id=new_id(),
-            workspace_id=principal.workspace_id,
-            role="input",
-            position=i,
-            sha256=img.sha256,
-            mime_type=img.mime_type,
-            bytes=img.size,
-            width=img.width,
-            height=img.height,
-        )
-        for i, img in enumerate(stored)
-    ]
+    assets = input_assets(principal.workspace_id, stored)
     # Library-assisted mode when no references came: the pick is recorded in the job.
     reference = None if stored else library.pick(body.prompt, dict(body.hints)).id
     submitted = await submit_job(
@@ -134,7 +105,7 @@ async def generate(
             model=priced.model,
             units=priced.units,
             prompt=body.prompt,
-            input_urls=[signed_path(key, a.id, INPUT_LINK_TTL) for a in assets],
+            input_urls=input_links(key, assets),
             input_assets=assets,
             public_id="req_" + secrets.token_hex(12),
             extra={

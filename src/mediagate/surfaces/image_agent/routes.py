@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -15,12 +11,17 @@ from pydantic import ValidationError
 
 from mediagate.agents.models import SavedAgent
 from mediagate.agents.service import SavedAgentService, run_settings
-from mediagate.assets.models import Asset
-from mediagate.assets.signing import signed_path
-from mediagate.assets.uploads import StoredImage, parse_multipart, store_image
+from mediagate.assets.uploads import (
+    StoredImage,
+    decode_base64_image,
+    input_assets,
+    input_links,
+    parse_multipart,
+    store_image,
+    store_image_bytes,
+)
 from mediagate.catalog.service import CatalogService
 from mediagate.credits.models import LedgerEntry
-from mediagate.db.base import new_id
 from mediagate.errors import InvalidRequest, PayloadTooLarge
 from mediagate.idempotency.service import fingerprint
 from mediagate.jobs.follow import TERMINAL_EVENTS, wait_until_done
@@ -37,8 +38,6 @@ from mediagate.surfaces.prefer import wait_seconds
 router = APIRouter(tags=["image agent"])
 SURFACE = "image_agent"
 MODEL = "image-agent-1-preview"
-# Input links inside a job outlive any queue wait: they are only read by our own worker.
-INPUT_LINK_TTL = 30 * 24 * 3600
 MAX_JSON_BYTES = 64 * 1024 * 1024
 
 
@@ -71,28 +70,6 @@ async def _read_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequest("body must be a JSON object", field="body")
     return data
-
-
-async def _store_data_url(url: str, runtime: Runtime, staging: Path) -> StoredImage:
-    header, _, payload = url.partition(",")
-    if not header.startswith("data:image/") or ";base64" not in header:
-        raise InvalidRequest(
-            "data URLs must look like data:image/<type>;base64,<data>", field="images"
-        )
-    if len(payload) > (s.MAX_IMAGE_BYTES * 4) // 3 + 4:
-        raise PayloadTooLarge("each image may be at most 30 MB", field="images")
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except binascii.Error:
-        raise InvalidRequest("data URL is not valid base64", field="images") from None
-    if len(data) > s.MAX_IMAGE_BYTES:
-        raise PayloadTooLarge("each image may be at most 30 MB", field="images")
-    with tempfile.NamedTemporaryFile(dir=staging, prefix=".data-url-") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        return await store_image(
-            Path(tmp.name), runtime.storage, max_pixels=runtime.settings.max_image_pixels
-        )
 
 
 async def _receive(
@@ -130,10 +107,20 @@ async def _receive(
     if content_type.split(";")[0].strip() in ("application/json", ""):
         raw = await _read_json(request)
         body = _validate(raw)
-        staging.mkdir(parents=True, exist_ok=True)
         for url in body.images:
             if url.startswith("data:"):
-                stored.append(await _store_data_url(url, runtime, staging))
+                data = decode_base64_image(
+                    url,
+                    max_bytes=s.MAX_IMAGE_BYTES,
+                    field="images",
+                    limit_label="30 MB",
+                    raw_allowed=False,
+                )
+                stored.append(
+                    await store_image_bytes(
+                        data, runtime.storage, staging, max_pixels=runtime.settings.max_image_pixels
+                    )
+                )
                 continue
             try:
                 check_url(url, allowed_schemes=("https", "http"), max_url_length=2000)
@@ -222,21 +209,8 @@ async def image_agent(
         price_version=None,
     )
     key = runtime.settings.signing_key
-    assets = [
-        Asset(
-            id=new_id(),
-            workspace_id=principal.workspace_id,
-            role="input",
-            position=i,
-            sha256=img.sha256,
-            mime_type=img.mime_type,
-            bytes=img.size,
-            width=img.width,
-            height=img.height,
-        )
-        for i, img in enumerate(stored)
-    ]
-    input_urls = [signed_path(key, a.id, INPUT_LINK_TTL) for a in assets] + remote
+    assets = input_assets(principal.workspace_id, stored)
+    input_urls = input_links(key, assets) + remote
     submitted = await submit_job(
         runtime,
         principal,
