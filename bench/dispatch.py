@@ -88,7 +88,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -102,7 +101,36 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from bench_catalog import write_bench_catalog  # bench/ is on sys.path when run as a script
+from harness import (  # bench/ is on sys.path when run as a script
+    cli as _cli,
+)
+from harness import (
+    code_under_test as _code_under_test,
+)
+from harness import (
+    fmt as _fmt,
+)
+from harness import (
+    free_port as _free_port,
+)
+from harness import (
+    json_safe as _json_safe,
+)
+from harness import (
+    machine_busy_seconds as _machine_busy_seconds,
+)
+from harness import (
+    mediagate_bin as _mediagate_bin,
+)
+from harness import (
+    percentile as _percentile,
+)
+from harness import (
+    proc_cpu_seconds as _proc_cpu_seconds,
+)
+from harness import (
+    write_bench_catalog,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "google/nano-banana"
@@ -177,14 +205,6 @@ SCENARIOS: dict[str, Scenario] = {
 # --------------------------------------------------------------------------- statistics
 
 
-def _percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile; NaN for no samples."""
-    if not values:
-        return math.nan
-    s = sorted(values)
-    return s[max(1, math.ceil(p / 100 * len(s))) - 1]
-
-
 @dataclass
 class Stat:
     n: int
@@ -205,43 +225,7 @@ class Stat:
         )
 
 
-def _fmt(x: float | None, digits: int = 2) -> str:
-    if x is None or math.isnan(x):
-        return "n/a"
-    return f"{x:.3f}" if abs(x) < 1 and digits < 3 else f"{x:.{digits}f}"
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 # --------------------------------------------------------------------------- CPU accounting
-
-
-def _proc_cpu_seconds(pid: int | None) -> float:
-    """utime + stime of a process (all threads), from /proc; 0 where unavailable."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except (OSError, ValueError):
-        return 0.0
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -721,42 +705,6 @@ async def _throughput(
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def _mediagate_bin() -> str:
-    here = Path(sys.executable).parent / "mediagate"
-    return str(here if here.exists() else ROOT / ".venv" / "bin" / "mediagate")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cli(env: dict[str, str], *argv: str) -> str:
-    proc = subprocess.run(
-        [_mediagate_bin(), *argv], env=env, capture_output=True, text=True, timeout=120
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"mediagate {' '.join(argv)} failed:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-def _code_under_test(env: dict[str, str]) -> str:
-    """The mediagate package the stack imports (PYTHONPATH may point at a snapshot)."""
-    python = Path(_mediagate_bin()).parent / "python"
-    probe = "import mediagate, os; print(os.path.dirname(mediagate.__file__))"
-    path = subprocess.run(
-        [str(python), "-c", probe], env=env, capture_output=True, text=True, timeout=60
-    ).stdout.strip()
-    if not path.startswith(str(ROOT)):
-        return path
-    git = ["git", "-C", str(ROOT)]
-    rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
-    state = "+uncommitted changes in src/" if dirty.stdout.strip() else ""
-    return f"{path} (git {rev.stdout.strip()}{state})"
 
 
 @contextlib.contextmanager

@@ -73,7 +73,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -86,7 +85,36 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx
-from bench_catalog import write_bench_catalog  # bench/ is on sys.path when run as a script
+from harness import (  # bench/ is on sys.path when run as a script
+    cli as _cli,
+)
+from harness import (
+    code_under_test as _code_under_test,
+)
+from harness import (
+    fmt as _fmt,
+)
+from harness import (
+    free_port as _free_port,
+)
+from harness import (
+    json_safe as _json_safe,
+)
+from harness import (
+    machine_busy_seconds as _machine_busy_seconds,
+)
+from harness import (
+    mediagate_bin as _mediagate_bin,
+)
+from harness import (
+    percentile as _percentile,
+)
+from harness import (
+    proc_cpu_seconds as _proc_cpu_seconds,
+)
+from harness import (
+    write_bench_catalog,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RATIO_TARGET = 0.30
@@ -458,31 +486,6 @@ class PhaseResult:
     rounds_rps: list[float] = field(default_factory=list)
 
 
-def _percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc; 0 where there is no /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except (OSError, ValueError):
-        return 0.0
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace, base_url: str, api_key: str, pid: int) -> None:
         self.args = args
@@ -612,26 +615,6 @@ def _median(values: list[float]) -> float:
 # --------------------------------------------------------------------------- server lifecycle
 
 
-def _mediagate_bin() -> str:
-    here = Path(sys.executable).parent / "mediagate"
-    return str(here if here.exists() else ROOT / ".venv" / "bin" / "mediagate")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cli(env: dict[str, str], *argv: str) -> str:
-    proc = subprocess.run(
-        [_mediagate_bin(), *argv], env=env, capture_output=True, text=True, timeout=120
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"mediagate {' '.join(argv)} failed:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
 @contextlib.contextmanager
 def _postgres_database(url: str | None) -> Iterator[str | None]:
     """A fresh database next to ``url`` for the run, dropped afterwards; None for SQLite."""
@@ -673,22 +656,6 @@ class Server:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-
-def _code_under_test(env: dict[str, str]) -> str:
-    """The mediagate package the server imports (PYTHONPATH may point at a snapshot)."""
-    python = Path(_mediagate_bin()).parent / "python"
-    probe = "import mediagate, os; print(os.path.dirname(mediagate.__file__))"
-    path = subprocess.run(
-        [str(python), "-c", probe], env=env, capture_output=True, text=True, timeout=60
-    ).stdout.strip()
-    if not path.startswith(str(ROOT)):
-        return path
-    git = ["git", "-C", str(ROOT)]
-    rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
-    state = "+uncommitted changes in src/" if dirty.stdout.strip() else ""
-    return f"{path} (git {rev.stdout.strip()}{state})"
 
 
 @contextlib.contextmanager
@@ -757,21 +724,6 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) 
 
 
 # --------------------------------------------------------------------------- report
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN (no samples) as null, so that the output is strict JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _fmt(x: float, digits: int = 1) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.{digits}f}"
 
 
 def _report(
