@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +85,28 @@ def database_url(backend: str, tmp: Path) -> Iterator[str]:
         yield url
     finally:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+TERMINAL = ("completed", "failed", "canceled")
+
+
+def finished(job: dict[str, Any]) -> bool:
+    return job["status"] in TERMINAL
+
+
+def poll(
+    fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], timeout: float = 60
+) -> dict[str, Any]:
+    """Fetch until ``done``; the pause grows so that polling stays well inside the plan's
+    per-minute limit."""
+    deadline, pause = time.monotonic() + timeout, 0.02
+    while True:
+        value = fetch()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"still not done after {timeout}s: {value}"
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
 
 
 class LiveServer:
@@ -175,16 +197,7 @@ class Server:
         return Tenant(name=name, key=key, client=self.client(key))
 
     def wait_job(self, client: httpx.Client, job_id: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        pause = 0.02
-        while True:
-            body = client.get(f"/v1/jobs/{job_id}").json()
-            if body["data"]["status"] in ("completed", "failed", "canceled"):
-                return body["data"]  # type: ignore[no-any-return]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"job {job_id} still {body['data']['status']}")
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.25)  # stays well inside the per-minute limit
+        return poll(lambda: client.get(f"/v1/jobs/{job_id}").json()["data"], finished, timeout)
 
     @contextlib.contextmanager
     def sibling(

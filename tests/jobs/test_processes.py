@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from mediagate.assets.models import Asset
 from mediagate.credits.models import LedgerEntry
 from mediagate.db.database import Database
-from tests.conftest import Server
+from tests.conftest import Server, poll
 
 MEDIAGATE = str(Path(sys.executable).with_name("mediagate"))
 
@@ -63,13 +63,7 @@ def _submit_slow(client: httpx.Client) -> str:
 
 
 def _wait(client: httpx.Client, job_id: str, done: Any, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()["data"]
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
+    return poll(lambda: client.get(f"/v1/jobs/{job_id}").json()["data"], done, timeout)
 
 
 def _ledger_and_assets(api: Server, job_id: str) -> tuple[list[str], int]:

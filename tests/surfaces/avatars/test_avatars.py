@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import time
 import uuid
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import Server
+from tests.conftest import Server, finished, poll
 from tests.webhooks.conftest import Receiver
 
 MiB = 1024 * 1024
@@ -34,15 +33,8 @@ def _padded_png_b64(total: int) -> str:
     return base64.b64encode(data + b"\0" * (total - len(data))).decode()
 
 
-def _wait(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    deadline, pause = time.monotonic() + 60, 0.02
-    while True:
-        body: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
-        if body["status"] in ("completed", "failed", "canceled"):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.25)
+def _wait(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    return poll(lambda: client.get(f"/api/v1/jobs/{job_id}").json(), finished, timeout)
 
 
 def test_library_assisted_generation(server: Server) -> None:

@@ -5,25 +5,17 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.chat.conftest import DONE, FakeChatServer, JSONReply, SSEReply, chunk, completion
-from tests.conftest import Server
+from tests.conftest import Server, finished, poll
 
 
 def _wait(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline, pause = time.monotonic() + timeout, 0.02
-    while True:
-        body: dict[str, Any] = client.get(f"/api/status/{job_id}").json()
-        if body["status"] in ("completed", "failed", "canceled"):
-            return body
-        assert time.monotonic() < deadline, body
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.25)
+    return poll(lambda: client.get(f"/api/status/{job_id}").json(), finished, timeout)
 
 
 def test_generate_an_image(server: Server) -> None:
