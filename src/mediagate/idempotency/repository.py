@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.idempotency.models import IdempotencyRecord
@@ -26,6 +27,22 @@ class IdempotencyRepository:
     async def add(self, record: IdempotencyRecord) -> None:
         self.session.add(record)
         await self.session.flush()
+
+    async def settle(self, record_id: str, **values: Any) -> bool:
+        """Turn our in-flight record into a completed one; False if it is no longer ours."""
+        result = await self.session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == record_id, IdempotencyRecord.state == "in_flight")
+            .values(state="completed", **values)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+    async def remove(self, record_id: str) -> None:
+        await self.session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.id == record_id, IdempotencyRecord.state == "in_flight"
+            )
+        )
 
     async def purge_expired(self, now: datetime) -> int:
         result = await self.session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +20,7 @@ from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
 from mediagate.db.base import new_id
 from mediagate.errors import Conflict, NotFound
-from mediagate.idempotency.service import IdempotencyService
+from mediagate.idempotency.service import Claim, IdempotencyService
 from mediagate.jobs import events
 from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
@@ -29,6 +29,10 @@ from mediagate.plans.quotas import QuotaService
 
 if TYPE_CHECKING:
     from mediagate.runtime import Runtime
+
+# How long an in-flight idempotency claim blocks retries before a retry may take it over
+# (its request died mid-way). Submits take milliseconds; this only matters after a crash.
+CLAIM_LEASE = timedelta(seconds=30)
 
 Renderer = Callable[[Job, LedgerEntry], dict[str, Any]]
 
@@ -68,13 +72,16 @@ class JobService:
         self.credits = CreditService(session)
         self.idempotency = IdempotencyService(session)
 
-    async def submit(self, principal: Principal, req: SubmitRequest, render: Renderer) -> Submitted:
-        if req.idempotency_key:
-            replay = await self.idempotency.replay(
-                principal.workspace_id, req.surface, req.idempotency_key, req.fingerprint
-            )
-            if replay is not None:
-                return Submitted(replay.job_id or "", replay.status_code, replay.response, True)
+    async def submit(
+        self,
+        principal: Principal,
+        req: SubmitRequest,
+        render: Renderer,
+        *,
+        settle_claim: str | None = None,
+    ) -> Submitted:
+        """Create the job. ``settle_claim`` is the in-flight idempotency record to complete with
+        the rendered response in this same transaction."""
         engine = self.runtime.engines.resolve(req.model, principal.mode)
         price = quote(req.model, req.units)
         now = self.runtime.clock.now()
@@ -135,15 +142,9 @@ class JobService:
         )
         await self.runtime.bus.notify(self.session, "queue", "", job.id)
         body = render(job, hold)
-        if req.idempotency_key:
-            await self.idempotency.record(
-                principal.workspace_id,
-                req.surface,
-                req.idempotency_key,
-                req.fingerprint,
-                status_code=req.status_code,
-                response=body,
-                job_id=job.id,
+        if settle_claim is not None:
+            await self.idempotency.settle(
+                settle_claim, now=now, status_code=req.status_code, response=body, job_id=job.id
             )
         return Submitted(job.id, req.status_code, body, False)
 
@@ -231,17 +232,49 @@ class JobService:
         return rescued
 
 
+async def claim_key(runtime: Runtime, principal: Principal, req: SubmitRequest) -> Claim:
+    """Commit an in-flight claim on the request's idempotency key (or find its replay)."""
+    assert req.idempotency_key
+    for attempt in range(2):
+        try:
+            async with runtime.db.writer() as session:
+                return await IdempotencyService(session).begin(
+                    principal.workspace_id,
+                    req.surface,
+                    req.idempotency_key,
+                    req.fingerprint,
+                    now=runtime.clock.now(),
+                    lease=CLAIM_LEASE,
+                )
+        except IntegrityError:
+            # A twin inserted its claim between our read and our insert: read it now.
+            if attempt == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def release_key(runtime: Runtime, record_id: str) -> None:
+    async with runtime.db.writer() as session:
+        await IdempotencyService(session).abandon(record_id)
+
+
 async def submit_job(
     runtime: Runtime, principal: Principal, req: SubmitRequest, render: Renderer
 ) -> Submitted:
-    """The edge of job creation: one transaction, and a replay if a concurrent twin won."""
-    for attempt in range(3):
-        try:
-            async with runtime.db.writer() as session:
-                submitted = await JobService(session, runtime).submit(principal, req, render)
-            break
-        except IntegrityError:
-            # Two first requests with one idempotency key: the loser replays the winner.
-            if attempt == 2 or not req.idempotency_key:
-                raise
-    return submitted
+    """The edge of job creation. With an idempotency key: claim it (committed), then create
+    the job and complete the claim in one transaction; a failure drops the claim."""
+    claim = Claim()
+    if req.idempotency_key:
+        claim = await claim_key(runtime, principal, req)
+        if claim.replay is not None:
+            replay = claim.replay
+            return Submitted(replay.job_id or "", replay.status_code, replay.response, True)
+    try:
+        async with runtime.db.writer() as session:
+            return await JobService(session, runtime).submit(
+                principal, req, render, settle_claim=claim.record_id
+            )
+    except BaseException:
+        if claim.record_id is not None:
+            await release_key(runtime, claim.record_id)
+        raise

@@ -12,8 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from mediagate.clock import FrozenClock, utcnow
+from mediagate.db.database import Database
+from mediagate.idempotency.service import IdempotencyService
+from mediagate.jobs.service import CLAIM_LEASE
+from mediagate.workspaces.models import Workspace
 from tests.conftest import Server, finished, poll
 from tests.webhooks.conftest import Receiver
 
@@ -237,10 +243,54 @@ def test_concurrent_identical_requests_make_one_job(server: Server) -> None:
             )
 
     responses = asyncio.run(fire())
-    assert {r.status_code for r in responses} == {202}
-    assert len({r.content for r in responses}) == 1
-    _wait(t.client, responses[0].json()["job_id"])
+    # Each one either made (or replays) the one job, or met the first still in flight.
+    accepted = [r for r in responses if r.status_code == 202]
+    busy = [r for r in responses if r.status_code != 202]
+    assert accepted and len({r.content for r in accepted}) == 1
+    for r in busy:
+        assert r.status_code == 409
+        assert r.json()["error"]["code"] == "idempotency_key_in_use"
+    _wait(t.client, accepted[0].json()["job_id"])
     assert t.client.get("/v1/credits/balance").json()["data"]["balance"] == 990
+
+
+def test_a_retry_while_the_first_is_in_flight_is_409_until_its_claim_lapses(
+    server: Server,
+) -> None:
+    clock = FrozenClock(utcnow())
+    with server.sibling(clock=clock) as s:
+        t = s.tenant(credits=100)
+        key = "slow-" + uuid.uuid4().hex
+        # A first request claimed the key and is still working (or died without finishing).
+        asyncio.run(_claim_like_a_request(s, t.name, key))
+        headers = {"Idempotency-Key": key}
+        r = t.client.post("/api/v1/avatars/generate", json={"prompt": "x"}, headers=headers)
+        assert r.status_code == 409
+        assert r.json()["error"]["code"] == "idempotency_key_in_use"
+        clock.advance(seconds=CLAIM_LEASE.total_seconds() - 1)
+        r = t.client.post("/api/v1/avatars/generate", json={"prompt": "x"}, headers=headers)
+        assert r.status_code == 409
+        # Its claim lapsed: the retry takes the key over and runs.
+        clock.advance(seconds=2)
+        r = t.client.post("/api/v1/avatars/generate", json={"prompt": "x"}, headers=headers)
+        assert r.status_code == 202
+        again = t.client.post("/api/v1/avatars/generate", json={"prompt": "x"}, headers=headers)
+        assert again.content == r.content
+
+
+async def _claim_like_a_request(s: Server, workspace: str, key: str) -> None:
+    db = Database(s.settings.resolved_database_url)
+    try:
+        async with db.writer() as session:
+            workspace_id = await session.scalar(
+                select(Workspace.id).where(Workspace.name == workspace)
+            )
+            assert workspace_id is not None
+            await IdempotencyService(session).begin(
+                workspace_id, "avatars", key, "other", now=utcnow(), lease=CLAIM_LEASE
+            )
+    finally:
+        await db.dispose()
 
 
 def test_scope_and_errors(server: Server) -> None:
