@@ -55,6 +55,29 @@ class Settings(BaseSettings):
     agent_llm_api_key: str | None = None
     agent_llm_model: str | None = None
 
+    # Hosted providers for live keys: a provider is used only once its key is set.
+    # MEDIAGATE_<PROVIDER>_BASE_URL points an adapter elsewhere (a proxy, a test server).
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    google_api_key: str | None = None
+    google_base_url: str | None = None
+    fal_api_key: str | None = None
+    fal_base_url: str | None = None
+    kie_api_key: str | None = None
+    kie_base_url: str | None = None
+    xai_api_key: str | None = None
+    xai_base_url: str | None = None
+    provider_request_timeout_seconds: float = 60.0
+    provider_poll_seconds: float = 2.0
+    # Extra tries at one provider on 429/5xx/timeouts before falling back to the next route.
+    provider_retries: int = 2
+    provider_backoff_seconds: float = 1.0
+    # A Retry-After longer than this is not waited out: the next route is tried instead.
+    provider_max_backoff_seconds: float = 30.0
+    provider_breaker_failures: int = 5
+    provider_breaker_cooldown_seconds: float = 30.0
+    max_output_bytes: int = 512 * 1024 * 1024
+
     asset_url_ttl_seconds: int = 3600
     max_input_image_bytes: int = 30 * 1024 * 1024
     max_image_pixels: int = 40_000_000
@@ -70,6 +93,10 @@ class Settings(BaseSettings):
     moltbook_plan: Literal["free", "pro", "enterprise"] = "free"
     moltbook_key_mode: Literal["live", "sandbox"] = "live"
     access_token_ttl_seconds: int = 900
+
+    def provider_setting(self, provider: str, what: Literal["api_key", "base_url"]) -> str | None:
+        value = getattr(self, f"{provider}_{what}", None)
+        return value if isinstance(value, str) and value else None
 
     @property
     def resolved_database_url(self) -> str:

@@ -20,6 +20,8 @@ from mediagate.engines.builtin_video import BuiltinVideoEngine
 from mediagate.engines.registry import EngineRegistry
 from mediagate.events.bus import LocalBus, bus_for
 from mediagate.plans.ratelimit import RequestLimiter
+from mediagate.providers.adapters import all_adapters
+from mediagate.providers.engine import ProviderRouter
 
 
 class StreamSlots:
@@ -50,9 +52,12 @@ class Runtime:
     clock: Clock = field(default_factory=Clock)
     streams: StreamSlots = field(default_factory=lambda: StreamSlots(1000))
     limiter: RequestLimiter = field(default_factory=RequestLimiter)
+    providers: ProviderRouter | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+        clock = clock or Clock()
+        providers = ProviderRouter(settings, all_adapters(), clock=clock)
         return cls(
             settings=settings,
             db=Database(settings.resolved_database_url),
@@ -65,12 +70,14 @@ class Runtime:
                     BuiltinMusicEngine(),
                     AvatarEngine(max_pixels=settings.max_image_pixels),
                     AgentEngine(settings),
+                    *providers.engines(),
                 ]
             ),
             bus=bus_for(settings.resolved_database_url, settings.redis_url),
-            clock=clock or Clock(),
+            clock=clock,
             streams=StreamSlots(settings.max_streams_per_process),
             limiter=RequestLimiter(settings.redis_url),
+            providers=providers,
         )
 
     async def start(self) -> None:
@@ -84,4 +91,6 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
         await self.bus.stop()
+        if self.providers is not None:
+            await self.providers.close()
         await self.db.dispose()

@@ -15,7 +15,13 @@ class Route(BaseModel):
 
     provider: str
     upstream: str
+    # The provider's model for requests that carry input images, where it differs.
+    image_upstream: str | None = None
+    # Provider field -> how to fill it from our units (see ``providers.mapping``).
     params: dict[str, object] = Field(default_factory=dict)
+
+    def upstream_for(self, has_images: bool) -> str:
+        return self.image_upstream if has_images and self.image_upstream else self.upstream
 
 
 class Model(BaseModel):
