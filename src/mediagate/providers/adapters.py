@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mediagate.providers.base import Adapter
+from mediagate.providers.fal import FalAdapter
 
 
 def all_adapters() -> list[Adapter]:
-    return []
+    return [FalAdapter()]
