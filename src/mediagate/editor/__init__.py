@@ -1,0 +1,1 @@
+"""The image editor: uploaded and produced images, style and character presets."""
