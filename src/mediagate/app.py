@@ -21,7 +21,16 @@ from mediagate.surfaces.generate_chat import errors as generate_chat_errors
 from mediagate.surfaces.generate_chat import routes as generate_chat
 from mediagate.surfaces.image_agent import errors as image_agent_errors
 from mediagate.surfaces.image_agent import routes as image_agent
-from mediagate.surfaces.native import assets, docs, identity, jobs, routes, webhooks
+from mediagate.surfaces.native import (
+    assets,
+    byok,
+    docs,
+    identity,
+    jobs,
+    members,
+    routes,
+    webhooks,
+)
 from mediagate.surfaces.native.envelope import render_error
 from mediagate.webhooks.dispatcher import Dispatcher
 
@@ -71,6 +80,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         routes,
         jobs,
         webhooks,
+        members,
+        byok,
         identity,
         assets,
         docs,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, TypeVar
 
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mediagate.auth.service import ApiKeyService
+from mediagate.byok.service import ProviderKeyService
 from mediagate.config import Settings
 from mediagate.credits.service import CreditService
 from mediagate.db import migrate
@@ -19,7 +21,8 @@ from mediagate.db.base import new_id
 from mediagate.db.database import Database
 from mediagate.errors import DomainError
 from mediagate.memory import tune_allocator
-from mediagate.workspaces.service import WorkspaceService
+from mediagate.workspaces.models import Member
+from mediagate.workspaces.service import MemberService, WorkspaceService
 
 app = typer.Typer(
     help="Mediagate: a self-hosted generative-media API server.", no_args_is_help=True
@@ -28,14 +31,20 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 ws_app = typer.Typer(help="Workspaces.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 credits_app = typer.Typer(help="Credits.", no_args_is_help=True)
+members_app = typer.Typer(help="Members and their permissions.", no_args_is_help=True)
+byok_app = typer.Typer(help="The workspace's own provider keys (BYOK).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ws_app, name="workspaces")
 app.add_typer(keys_app, name="keys")
 app.add_typer(credits_app, name="credits")
+app.add_typer(members_app, name="members")
+app.add_typer(byok_app, name="provider-keys")
 console = Console()
 T = TypeVar("T")
 
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace name")]
+MemberArg = Annotated[str, typer.Argument(help="Member name or id")]
+ProviderArg = Annotated[str, typer.Argument(help="openai, google, fal, kie or xai")]
 
 
 def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
@@ -206,14 +215,19 @@ def keys_create(
     scopes: Annotated[str | None, typer.Option(help="Comma-separated; default all")] = None,
     mode: Annotated[str, typer.Option(help="live or sandbox")] = "live",
     name: Annotated[str, typer.Option(help="A label")] = "",
+    member: Annotated[
+        str | None, typer.Option(help="Member name or id that owns the key; default the owner")
+    ] = None,
 ) -> None:
     """Create an API key; the secret is printed once and never stored."""
 
     async def work(settings: Settings, db: Database) -> str:
         async with db.writer() as session:
             ws = await WorkspaceService(session, _catalog(settings)).get_by_name(workspace)
+            owner = await MemberService(session).find(ws.id, member) if member else None
             _, secret = await ApiKeyService(session).create(
                 ws.id,
+                member_id=owner.id if owner else None,
                 scopes=scopes.split(",") if scopes is not None else None,
                 mode=mode,
                 name=name,
@@ -289,3 +303,139 @@ def credits_balance(workspace: WorkspaceOpt) -> None:
 
     balance, held, available = _run(work)
     console.print(f"balance {balance}  held {held}  available {available}")
+
+
+def _member_row(member: Member) -> tuple[str, str, str, str]:
+    return member.id, member.name, member.role, ",".join(member.permissions) or "-"
+
+
+@members_app.command("list")
+def members_list(workspace: WorkspaceOpt) -> None:
+    """List a workspace's members with their role and permissions."""
+
+    async def work(settings: Settings, db: Database) -> list[tuple[str, str, str, str]]:
+        async with db.reader() as session:
+            ws = await WorkspaceService(session, _catalog(settings)).get_by_name(workspace)
+            return [_member_row(m) for m in await MemberService(session).list(ws.id)]
+
+    _print_rows(("id", "name", "role", "permissions"), _run(work))
+
+
+@members_app.command("add")
+def members_add(
+    workspace: WorkspaceOpt,
+    name: str,
+    permissions: Annotated[
+        str, typer.Option(help="Comma-separated: access_image_editor, manage_keys, manage_billing")
+    ] = "",
+) -> None:
+    """Add a member; it has no permissions unless given."""
+
+    async def work(settings: Settings, db: Database) -> str:
+        async with db.writer() as session:
+            ws = await WorkspaceService(session, _catalog(settings)).get_by_name(workspace)
+            added = await MemberService(session).add(
+                ws.id, name, permissions=permissions.split(",")
+            )
+            return added.id
+
+    console.print(f"member {name} added: {_run(work)}")
+
+
+def _change_permission(workspace: str, member: str, permission: str, *, grant: bool) -> str:
+    async def work(settings: Settings, db: Database) -> str:
+        async with db.writer() as session:
+            ws = await WorkspaceService(session, _catalog(settings)).get_by_name(workspace)
+            service = MemberService(session)
+            change = service.grant if grant else service.revoke
+            changed = await change(ws.id, member, permission)
+            return ",".join(changed.permissions) or "-"
+
+    return _run(work)
+
+
+@members_app.command("grant")
+def members_grant(workspace: WorkspaceOpt, member: MemberArg, permission: str) -> None:
+    """Give a member a permission."""
+    console.print(f"{member}: {_change_permission(workspace, member, permission, grant=True)}")
+
+
+@members_app.command("revoke")
+def members_revoke(workspace: WorkspaceOpt, member: MemberArg, permission: str) -> None:
+    """Take a permission from a member."""
+    console.print(f"{member}: {_change_permission(workspace, member, permission, grant=False)}")
+
+
+@byok_app.command("set")
+def provider_keys_set(
+    workspace: WorkspaceOpt,
+    provider: ProviderArg,
+    key: Annotated[
+        str, typer.Argument(help="The provider's API key, stored encrypted; - reads stdin")
+    ],
+) -> None:
+    """Set or replace the workspace's key for a provider (enabled)."""
+    if key == "-":  # keeps the key out of shell history and the process list
+        key = sys.stdin.readline().strip()
+
+    async def work(settings: Settings, db: Database) -> tuple[str, bool]:
+        async with db.writer() as session:
+            ws = await WorkspaceService(session, _catalog(settings)).get_by_name(workspace)
+            saved, created = await ProviderKeyService(session, settings).set(ws.id, provider, key)
+            return saved.key_last4, created
+
+    last4, created = _run(work)
+    console.print(f"{provider} key …{last4} {'set' if created else 'replaced'}")
+
+
+@byok_app.command("list")
+def provider_keys_list(workspace: WorkspaceOpt) -> None:
+    """List the workspace's provider keys (last four characters only)."""
+
+    async def work(settings: Settings, db: Database) -> list[tuple[str, str, str, str, str]]:
+        async with db.reader() as session:
+            ws = await WorkspaceService(session, _catalog(settings)).get_by_name(workspace)
+            return [
+                (
+                    k.provider,
+                    "…" + k.key_last4,
+                    "enabled" if k.enabled else "disabled",
+                    k.created_at.isoformat(),
+                    k.updated_at.isoformat(),
+                )
+                for k in await ProviderKeyService(session, settings).list(ws.id)
+            ]
+
+    _print_rows(("provider", "key", "state", "created", "updated"), _run(work))
+
+
+def _provider_key_change(workspace: str, provider: str, change: str) -> None:
+    async def work(settings: Settings, db: Database) -> None:
+        async with db.writer() as session:
+            ws = await WorkspaceService(session, _catalog(settings)).get_by_name(workspace)
+            service = ProviderKeyService(session, settings)
+            if change == "deleted":
+                await service.delete(ws.id, provider)
+            else:
+                await service.set_enabled(ws.id, provider, change == "enabled")
+
+    _run(work)
+    console.print(f"{provider} key {change}")
+
+
+@byok_app.command("enable")
+def provider_keys_enable(workspace: WorkspaceOpt, provider: ProviderArg) -> None:
+    """Let jobs use the workspace's key for a provider."""
+    _provider_key_change(workspace, provider, "enabled")
+
+
+@byok_app.command("disable")
+def provider_keys_disable(workspace: WorkspaceOpt, provider: ProviderArg) -> None:
+    """Keep the key but stop jobs from using it."""
+    _provider_key_change(workspace, provider, "disabled")
+
+
+@byok_app.command("delete")
+def provider_keys_delete(workspace: WorkspaceOpt, provider: ProviderArg) -> None:
+    """Delete the workspace's key for a provider."""
+    _provider_key_change(workspace, provider, "deleted")

@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from mediagate.assets.storage import LocalStorage, Storage
+from mediagate.byok.service import key_resolver
 from mediagate.catalog.loader import load_catalog
 from mediagate.catalog.schemas import Catalog
 from mediagate.clock import Clock
@@ -57,10 +58,13 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         clock = clock or Clock()
-        providers = ProviderRouter(settings, all_adapters(), clock=clock)
+        db = Database(settings.resolved_database_url)
+        providers = ProviderRouter(
+            settings, all_adapters(), clock=clock, byok_keys=key_resolver(db, settings)
+        )
         return cls(
             settings=settings,
-            db=Database(settings.resolved_database_url),
+            db=db,
             catalog=load_catalog(settings.catalog_path),
             storage=LocalStorage(settings.storage_dir),
             engines=EngineRegistry(

@@ -50,6 +50,10 @@ class ApiKeyService:
             if owner is None:
                 raise NotFound("workspace has no owner to own the key")
             member_id = owner.id
+        else:
+            member = await self.workspaces.member(member_id)
+            if member is None or member.workspace_id != workspace_id:
+                raise NotFound("no such member in this workspace", code="member_not_found")
         secret = new_secret(mode)
         key = await self.repo.add(
             ApiKey(
@@ -92,26 +96,33 @@ async def authenticate(
         found = await ApiKeyRepository(session).with_workspace_by_hash(hash_secret(token))
         if found is None or found[0].revoked_at is not None:
             raise Unauthenticated("invalid or revoked API key", code="invalid_api_key")
-        key, workspace = found
+        key, workspace, member = found
         return Principal(
             workspace_id=workspace.id,
             plan=workspace.plan,
-            member_id=key.member_id,
+            member_id=member.id,
             scopes=frozenset(key.scopes),
             mode=key.mode,
             api_key_id=key.id,
+            permissions=frozenset(member.permissions),
         )
     try:
         claims = tokens.decode_access_token(token, signing_key)
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated("invalid or expired access token", code="invalid_api_key") from exc
-    owner = await WorkspaceRepository(session).by_id(claims["ws"])
-    if owner is None:
-        raise Unauthenticated("the token's workspace no longer exists", code="invalid_api_key")
+    found_member = await WorkspaceRepository(session).member_with_workspace(
+        claims["sub"], claims["ws"]
+    )
+    if found_member is None:
+        raise Unauthenticated(
+            "the token's member or workspace no longer exists", code="invalid_api_key"
+        )
+    member, workspace = found_member
     return Principal(
-        workspace_id=owner.id,
-        plan=owner.plan,
-        member_id=claims["sub"],
+        workspace_id=workspace.id,
+        plan=workspace.plan,
+        member_id=member.id,
         scopes=frozenset(claims["scopes"]),
         mode=claims["mode"],
+        permissions=frozenset(member.permissions),
     )

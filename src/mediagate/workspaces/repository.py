@@ -46,3 +46,34 @@ class WorkspaceRepository:
 
     async def member(self, member_id: str) -> Member | None:
         return await self.session.get(Member, member_id)
+
+    async def member_with_workspace(
+        self, member_id: str, workspace_id: str
+    ) -> tuple[Member, Workspace] | None:
+        row = (
+            await self.session.execute(
+                select(Member, Workspace)
+                .join(Workspace, Workspace.id == Member.workspace_id)
+                .where(Member.id == member_id, Member.workspace_id == workspace_id)
+            )
+        ).first()
+        return (row[0], row[1]) if row else None
+
+    async def members(self, workspace_id: str) -> Sequence[Member]:
+        return (
+            await self.session.scalars(
+                select(Member)
+                .where(Member.workspace_id == workspace_id)
+                .order_by(Member.created_at, Member.id)
+            )
+        ).all()
+
+    async def members_by_id_or_name(self, workspace_id: str, ident: str) -> Sequence[Member]:
+        return (
+            await self.session.scalars(
+                select(Member).where(
+                    Member.workspace_id == workspace_id,
+                    (Member.id == ident) | (Member.name == ident),
+                )
+            )
+        ).all()
