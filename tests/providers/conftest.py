@@ -9,6 +9,7 @@ use the fake as provider ``fake.provider``, and returns a live-key tenant on it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -16,8 +17,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
+import av
+import httpx
+import numpy as np
 from fastapi import FastAPI, Request, Response
 from PIL import Image
 
@@ -120,7 +124,7 @@ class FakeProvider:
             if (method is None or r.method == method) and r.path.startswith(path)
         ]
 
-    def __enter__(self) -> FakeProvider:
+    def __enter__(self) -> Self:
         self._live = LiveServer(self.app).__enter__()
         self.url = self._live.url
         return self
@@ -134,6 +138,54 @@ def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 4
     out = io.BytesIO()
     Image.new("RGB", (width, height), color).save(out, "PNG")
     return out.getvalue()
+
+
+def tiny_mp4(frames: int = 4, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A real H.264 MP4 of a few flat frames, as a provider's video output."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((size[1], size[0], 3), i * 40, np.uint8), format="rgb24"
+            )
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return out.getvalue()
+
+
+def gen(model: str = "nano-banana-pro", **overrides: Any) -> dict[str, Any]:
+    """A ``POST /v1/generate`` body with a fresh request id."""
+    return {
+        "model": model,
+        "prompt": "a lighthouse at dusk",
+        "request_id": str(uuid.uuid4()),
+        **overrides,
+    }
+
+
+def generate(t: Tenant, body: dict[str, Any]) -> str:
+    r = t.client.post("/v1/generate", json=body)
+    assert r.status_code == 200, r.text
+    return str(r.json()["data"]["task_id"])
+
+
+def balance(t: Tenant) -> dict[str, int]:
+    return t.client.get("/v1/credits/balance").json()["data"]  # type: ignore[no-any-return]
+
+
+def download(output: dict[str, Any]) -> httpx.Response:
+    """Fetch a job output through its signed link and check it matches its description."""
+    got = httpx.get(output["url"])
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith(output["mime_type"])
+    assert len(got.content) == output["bytes"]
+    return got
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
 
 
 # Fast retries and polling so fault tests take milliseconds, not the production seconds.

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
-import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from tests.providers.conftest import FakeProvider, png
+from tests.providers.conftest import FakeProvider, png, tiny_mp4
 
 KEY = "Key test-fal-key"
-
-
-def tiny_mp4(frames: int = 4, size: tuple[int, int] = (64, 48)) -> bytes:
-    out = io.BytesIO()
-    with av.open(out, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=8)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(
-                np.full((size[1], size[0], 3), i * 40, np.uint8), format="rgb24"
-            )
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return out.getvalue()
 
 
 @dataclass

@@ -19,6 +19,12 @@ class Route(BaseModel):
     image_upstream: str | None = None
     # Provider field -> how to fill it from our units (see ``providers.mapping``).
     params: dict[str, object] = Field(default_factory=dict)
+    # The resolutions this route delivers, where it offers fewer than the model; a request for
+    # another one skips the route rather than paying for a resolution it would not get.
+    resolutions: list[str] | None = None
+
+    def delivers(self, resolution: object) -> bool:
+        return self.resolutions is None or resolution is None or resolution in self.resolutions
 
     def upstream_for(self, has_images: bool) -> str:
         return self.image_upstream if has_images and self.image_upstream else self.upstream

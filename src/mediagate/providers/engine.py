@@ -131,7 +131,14 @@ class ProviderRouter:
             breaker.success()
             result.info["fallbacks"] = tried
             return result
-        detail = "; ".join(f"{t['provider']}: {t['error']}" for t in tried) or "no route"
+        detail = (
+            "; ".join(
+                f"{t['provider']}: {t['error']}"
+                + (f" ({t['message']})" if t.get("message") else "")
+                for t in tried
+            )
+            or "no route"
+        )
         code = "provider_auth_failed" if last and last.kind == "auth" else "provider_unavailable"
         raise EngineError(f"every provider route failed ({detail})", code=code)
 
@@ -151,10 +158,17 @@ class ProviderRouter:
         found: list[_Attempt] = []
         for route in routes[start:]:
             key = self.settings.provider_setting(route.provider, "api_key")
+            if not route.delivers(job.units.get("resolution")):
+                continue
             if route.provider in self.adapters and key:
                 found.append(_Attempt(route, Credentials(key, self.base_url(route.provider))))
         if not found:
-            raise EngineError(f"no provider is configured for {job.model.id}", code="unavailable")
+            resolution = job.units.get("resolution")
+            raise EngineError(
+                f"no configured provider delivers {job.model.id}"
+                + (f" at {resolution}" if resolution else ""),
+                code="unavailable",
+            )
         return found
 
     def _call(self, attempt: _Attempt, job: JobSpec, inputs: list[InputImage]) -> Call:
@@ -199,7 +213,8 @@ class ProviderRouter:
         info = {"provider": provider, "upstream": call.upstream, **done.info}
         if task_id:
             info["provider_task_id"] = task_id
-        delivered = len(outputs) if job.model.product == "image" else 1
+        # Images and music tracks are priced per unit: charge for what arrived.
+        delivered = len(outputs) if job.model.product in ("image", "music") else 1
         return EngineResult(outputs=outputs, delivered_count=delivered, info=info)
 
     async def _follow(self, adapter: Adapter, call: Call, task_id: str, ctx: RunContext) -> Done:

@@ -6,7 +6,8 @@ Each catalog route carries ``params``, a map from the provider's field name to a
 - ``"{name}"`` sends our value ``name`` with its type (``"{count}"`` -> ``2``);
 - a string mixing text and placeholders is formatted (``"{duration}s"`` -> ``"8s"``);
 - ``{"from": "resolution", "map": {"1K": "1024x1024"}, "default": "auto"}`` translates a value
-  through a table (a value missing from the table falls back to ``default``, or drops the field).
+  through a table (a value missing from the table falls back to ``default``, or drops the field);
+  ``"from": "{resolution} {aspect_ratio}"`` looks up several values at once (``"1080p 16:9"``).
 
 The values: ``prompt``, ``count``, ``resolution``, ``aspect_ratio``, ``duration``,
 ``image_urls`` (the input images as data URLs), ``image_url`` (the first of them),
@@ -57,7 +58,9 @@ def map_params(spec: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve(rule: Any, values: dict[str, Any]) -> Any:
     if isinstance(rule, dict) and "from" in rule:
-        source = _value(rule["from"], values)
+        # "from" names one value, or combines several: "{resolution} {aspect_ratio}".
+        origin = rule["from"]
+        source = _resolve(origin, values) if "{" in origin else _value(origin, values)
         table = rule.get("map")
         if table is None:
             return source if source is not None else rule.get("default")
