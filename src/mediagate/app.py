@@ -21,16 +21,10 @@ from mediagate.surfaces.generate_chat import errors as generate_chat_errors
 from mediagate.surfaces.generate_chat import routes as generate_chat
 from mediagate.surfaces.image_agent import errors as image_agent_errors
 from mediagate.surfaces.image_agent import routes as image_agent
-from mediagate.surfaces.native import (
-    assets,
-    byok,
-    docs,
-    identity,
-    jobs,
-    members,
-    routes,
-    webhooks,
-)
+from mediagate.surfaces.image_editor import errors as image_editor_errors
+from mediagate.surfaces.image_editor import presets as image_editor_presets
+from mediagate.surfaces.image_editor import routes as image_editor
+from mediagate.surfaces.native import assets, byok, docs, identity, jobs, members, routes, webhooks
 from mediagate.surfaces.native.envelope import render_error
 from mediagate.webhooks.dispatcher import Dispatcher
 
@@ -72,6 +66,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     renderers.register(["/v2"], image_agent_errors.render_error)
     renderers.register(["/api"], generate_chat_errors.render_error)
     renderers.register(["/api/v1/avatars", "/api/v1/jobs"], avatars_errors.render_error)
+    renderers.register(["/api/v1/image-editor"], image_editor_errors.render_error)
     renderers.install(app)
     # Outermost, so that every response, errors included, carries the rate-limit headers.
     app.add_middleware(RateLimitHeaders)
@@ -88,6 +83,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         image_agent,
         generate_chat,
         avatars,
+        image_editor,
+        image_editor_presets,
     ):
         app.include_router(module.router)
     return app

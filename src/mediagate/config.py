@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
+import ssl
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -82,6 +84,12 @@ class Settings(BaseSettings):
     max_input_image_bytes: int = 30 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     fetch_allow_private: bool = False
+    # Networks (CIDRs) fetches of user-given URLs may reach although they are private, e.g. an
+    # intranet image store: MEDIAGATE_FETCH_ALLOWED_NETWORKS='["10.20.0.0/16"]'.
+    fetch_allowed_networks: list[str] = Field(default_factory=list)
+    # A PEM bundle of extra certificate authorities trusted for fetches of user-given URLs
+    # (a private CA in front of an intranet image store), on top of the system's.
+    fetch_ca_file: Path | None = None
     webhook_allow_private: bool = False
 
     # Identity exchange: a JWT from a trusted issuer becomes a short-lived access token.
@@ -97,6 +105,10 @@ class Settings(BaseSettings):
     def provider_setting(self, provider: str, what: Literal["api_key", "base_url"]) -> str | None:
         value = getattr(self, f"{provider}_{what}", None)
         return value if isinstance(value, str) and value else None
+
+    @property
+    def fetch_ssl_context(self) -> ssl.SSLContext | None:
+        return None if self.fetch_ca_file is None else _trusting(self.fetch_ca_file)
 
     @property
     def resolved_database_url(self) -> str:
@@ -123,3 +135,11 @@ class Settings(BaseSettings):
     @property
     def storage_dir(self) -> Path:
         return self.data_dir / "assets"
+
+
+@functools.cache
+def _trusting(ca_file: Path) -> ssl.SSLContext:
+    """The system's trust store plus an operator's extra certificate authorities."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=str(ca_file))
+    return context

@@ -54,3 +54,9 @@ class Unavailable(DomainError):
 
 class PayloadTooLarge(DomainError):
     code, status = "payload_too_large", 413
+
+
+class Unprocessable(DomainError):
+    """Well-formed, but it cannot be done as asked (no key configured, a provider's refusal)."""
+
+    code, status = "unprocessable", 422

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import socket
 import ssl
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.certs import self_signed
 
 from mediagate.net.guard import (
     FetchRefused,
@@ -433,46 +433,12 @@ async def test_guarded_transport_refuses_loopback(server: _Server) -> None:
     assert server.connections == 0
 
 
-def _self_signed(hostname: str, directory: Path) -> tuple[Path, Path, bytes]:
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert_pem)
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path, cert_pem
-
-
 async def test_tls_uses_original_hostname_for_sni_and_verification(
     make_server: Callable[..., _Server], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # The certificate names only "sni.test", so verification fails unless the TLS layer is
     # given the hostname even though the TCP connection goes to the checked IP literal.
-    cert_path, key_path, cert_pem = _self_signed("sni.test", tmp_path)
+    cert_path, key_path, cert_pem = self_signed("sni.test", tmp_path)
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert_path, key_path)
     sni_names: list[str | None] = []

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from mediagate.assets import signing
 from mediagate.assets.storage import Storage
 from mediagate.engines.base import EngineError
-from mediagate.net.guard import FetchRefused, fetch
+from mediagate.net.guard import FetchRefused, allowing, fetch
 
 
 class InputLoader:
@@ -22,11 +23,13 @@ class InputLoader:
         max_bytes: int,
         allow_private: bool,
         asset_sha: dict[str, str],
+        allowed_networks: Sequence[str] = (),
     ) -> None:
         self.storage = storage
         self.signing_key = signing_key
         self.max_bytes = max_bytes
         self.allow_private = allow_private
+        self.address_policy = None if allow_private else allowing(allowed_networks)
         # asset id -> sha256 for our own assets the job may reference (looked up by the caller).
         self.asset_sha = asset_sha
 
@@ -44,6 +47,7 @@ class InputLoader:
                 url,
                 max_bytes=self.max_bytes,
                 allow_private=self.allow_private,
+                address_policy=self.address_policy,
                 allowed_schemes=("https", "http"),
             )
         except FetchRefused as exc:

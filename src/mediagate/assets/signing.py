@@ -52,3 +52,16 @@ def verify_stream_token(
         key, f"stream:{job_id}:{workspace_id}:{expires_text}".encode(), hashlib.sha256
     ).hexdigest()
     return hmac.compare_digest(expected, mac)
+
+
+def purpose_signature(key: bytes, purpose: str, subject: str, expires: int) -> str:
+    """A link signature for something other than an asset (an upload slot, an editor image)."""
+    return hmac.new(key, f"{purpose}:{subject}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def verify_purpose(
+    key: bytes, purpose: str, subject: str, expires: int, sig: str, now: float | None = None
+) -> bool:
+    if expires < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(purpose_signature(key, purpose, subject, expires), sig)

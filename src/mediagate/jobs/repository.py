@@ -35,6 +35,29 @@ class JobRepository:
             select(Job).where(Job.public_id == public_id, Job.workspace_id == workspace_id)
         )
 
+    async def page_for_surface(
+        self,
+        workspace_id: str,
+        surface: str,
+        *,
+        statuses: list[str] | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[Sequence[Job], int]:
+        """One page of a surface's jobs, most recent first, and how many there are in all."""
+        where = [Job.workspace_id == workspace_id, Job.surface == surface]
+        if statuses:
+            where.append(Job.status.in_(statuses))
+        total = await self.session.scalar(select(func.count()).select_from(Job).where(*where))
+        rows = await self.session.scalars(
+            select(Job)
+            .where(*where)
+            .order_by(Job.created_at.desc(), Job.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.all(), int(total or 0)
+
     async def append_event(
         self, job_id: str, type_: str, data: dict[str, Any], now: datetime, *, first: bool = False
     ) -> int:

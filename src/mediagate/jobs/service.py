@@ -4,7 +4,7 @@ read, and the rescue of jobs whose worker vanished."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,10 @@ class SubmitRequest:
     public_id: str | None = None
     # Files that came with the request (already stored), recorded as the job's inputs.
     input_assets: list[Asset] = field(default_factory=list)
+    # A named engine instead of the registry's choice (a workspace's own provider key).
+    engine: str | None = None
+    # Nothing is held or charged (the workspace pays its provider directly).
+    free: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,10 @@ class JobService:
     ) -> Submitted:
         """Create the job. ``settle_claim`` is the in-flight idempotency record to complete with
         the rendered response in this same transaction."""
-        engine = self.runtime.engines.resolve(req.model, principal.mode)
+        engine = req.engine or self.runtime.engines.resolve(req.model, principal.mode)
         price = quote(req.model, req.units)
+        if req.free:
+            price = replace(price, credits=0)
         now = self.runtime.clock.now()
         job_id = new_id()
         quota = await QuotaService(self.session, self.runtime.catalog).consume(
@@ -232,8 +238,11 @@ class JobService:
         return rescued
 
 
-async def claim_key(runtime: Runtime, principal: Principal, req: SubmitRequest) -> Claim:
-    """Commit an in-flight claim on the request's idempotency key (or find its replay)."""
+async def claim_key(
+    runtime: Runtime, principal: Principal, req: SubmitRequest, *, lease: timedelta = CLAIM_LEASE
+) -> Claim:
+    """Commit an in-flight claim on the request's idempotency key (or find its replay);
+    ``lease`` is how long the claim blocks retries should this request die."""
     assert req.idempotency_key
     for attempt in range(2):
         try:
@@ -244,7 +253,7 @@ async def claim_key(runtime: Runtime, principal: Principal, req: SubmitRequest) 
                     req.idempotency_key,
                     req.fingerprint,
                     now=runtime.clock.now(),
-                    lease=CLAIM_LEASE,
+                    lease=lease,
                 )
         except IntegrityError:
             # A twin inserted its claim between our read and our insert: read it now.

@@ -237,6 +237,7 @@ class Worker:
             signing_key=self.settings.signing_key,
             max_bytes=self.settings.max_input_image_bytes,
             allow_private=self.settings.fetch_allow_private,
+            allowed_networks=self.settings.fetch_allowed_networks,
             asset_sha=asset_sha,
         )
         ctx = _Context(self, job, fence, loader)

@@ -19,7 +19,7 @@ import functools
 import ipaddress
 import socket
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, cast
 
@@ -167,6 +167,19 @@ def is_public_ip(ip: IPAddress) -> bool:
         or ip.is_reserved
         or ip.is_unspecified
     )
+
+
+def allowing(networks: Sequence[str]) -> AddressPolicy | None:
+    """Public addresses plus the operator's trusted ``networks`` (CIDRs, e.g. an intranet image
+    store); None when there are none, meaning the plain public-address check."""
+    if not networks:
+        return None
+    trusted = [ipaddress.ip_network(n, strict=False) for n in networks]
+
+    def policy(ip: IPAddress) -> bool:
+        return is_public_ip(ip) or any(ip in net for net in trusted)
+
+    return policy
 
 
 def _allow_any(_ip: IPAddress) -> bool:
@@ -473,12 +486,14 @@ async def fetch(
     max_url_length: int = 2000,
     timeout: float = 15.0,  # noqa: ASYNC109 - also bounds connect/read; one knob for callers
     accept: str = "image/*",
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Fetched:
     """GET a user-supplied URL with SSRF protection, following at most ``max_redirects``.
 
     ``timeout`` is both the per-operation network timeout and the deadline for the whole
-    fetch, redirects included. ``address_policy`` (mainly for tests) replaces the default
-    public-address check. Raises :class:`FetchRefused` on any refusal or failure.
+    fetch, redirects included. ``ssl_context`` replaces the default trust store (an
+    operator's extra certificate authority). ``address_policy`` (mainly for tests) replaces
+    the default public-address check. Raises :class:`FetchRefused` on any refusal or failure.
     """
     if max_bytes < 0 or max_redirects < 0:
         raise ValueError("max_bytes and max_redirects must not be negative")
@@ -487,7 +502,8 @@ async def fetch(
         url, allowed_schemes=allowed_schemes, max_url_length=max_url_length
     )
     transport = GuardedTransport(
-        GuardedNetworkBackend(address_policy=policy, resolve_timeout=timeout)
+        GuardedNetworkBackend(address_policy=policy, resolve_timeout=timeout),
+        ssl_context=ssl_context,
     )
     # Identity encoding only: decoding a compressed body happens a whole network chunk at a
     # time, so a small compressed chunk could expand far past max_bytes before we can count it.

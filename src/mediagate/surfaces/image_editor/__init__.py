@@ -1,0 +1,1 @@
+"""The image editor API under /api/v1/image-editor."""
