@@ -175,6 +175,18 @@ def balance(t: Tenant) -> dict[str, int]:
     return t.client.get("/v1/credits/balance").json()["data"]  # type: ignore[no-any-return]
 
 
+def completed_info(t: Tenant, job_id: str) -> dict[str, Any]:
+    """The engine's info, as the finished job's ``completed`` event carries it."""
+    with t.client.stream("GET", f"/v1/jobs/{job_id}/stream") as r:
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "completed":
+                return json.loads(line[6:])["info"]  # type: ignore[no-any-return]
+    raise AssertionError("no completed event")
+
+
 def download(output: dict[str, Any]) -> httpx.Response:
     """Fetch a job output through its signed link and check it matches its description."""
     got = httpx.get(output["url"])

@@ -6,29 +6,23 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import time
-from typing import Any
 
 from PIL import Image
 
-from tests.conftest import Server, Tenant, poll
-from tests.providers.conftest import balance, data_url, gen, generate, live_with, png
+from tests.conftest import Server, poll
+from tests.providers.conftest import (
+    balance,
+    completed_info,
+    data_url,
+    gen,
+    generate,
+    live_with,
+    png,
+)
 from tests.providers.fakes_google import KEY, FakeGoogle, error, image_reply, proto_bytes
 
 IMAGE_PATH = "/v1beta/models/gemini-3-pro-image-preview:generateContent"
-
-
-def _completed_info(t: Tenant, job_id: str) -> dict[str, Any]:
-    """The engine's info, as the finished job's ``completed`` event carries it."""
-    with t.client.stream("GET", f"/v1/jobs/{job_id}/stream") as r:
-        event = None
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: ") and event == "completed":
-                return json.loads(line[6:])["info"]  # type: ignore[no-any-return]
-    raise AssertionError("no completed event")
 
 
 def test_images_go_one_request_each_with_the_mapped_image_config(server: Server) -> None:
@@ -215,7 +209,7 @@ def test_when_some_images_are_withheld_only_the_delivered_ones_are_charged(
         assert len(google.calls("POST")) == 2
         assert len(job["outputs"]) == 1
         assert balance(t)["balance"] == 5000 - 20
-        (missing,) = _completed_info(t, job_id)["missing_images"]
+        (missing,) = completed_info(t, job_id)["missing_images"]
         assert missing["error"] == "rejected" and "IMAGE_SAFETY" in missing["message"]
 
 
