@@ -142,7 +142,6 @@ def test_image_to_video_sends_the_reference_fitted_to_the_video_size(server: Ser
 def test_sora_2_pro_at_1080p_asks_for_the_1080p_size(server: Server) -> None:
     with FakeOpenAI() as fake, _live(server, fake) as (live, t):
         body = gen(
-            "gpt4o_image",
             "sora-2-pro",
             units={"duration": 8, "resolution": "1080p", "aspect_ratio": "9:16"},
         )
