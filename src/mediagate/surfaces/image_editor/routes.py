@@ -110,19 +110,26 @@ async def upload_url(
             body.file_size,
             runtime.clock.now(),
         )
-    assert image.upload_expires_at is not None
-    expires = int(image.upload_expires_at.timestamp())
-    key = runtime.settings.signing_key
-    sig = purpose_signature(key, UPLOAD_PURPOSE, f"{image.id}:{image.mime_type}", expires)
     root = base_url(request)
     return s.success(
         s.UploadUrl(
             image_id=image.id,
-            upload_url=f"{root}{router.prefix}/uploads/{image.id}?expires={expires}&signature={sig}",
+            upload_url=_upload_target(runtime, image, root),
             public_url=root + _image_path(runtime, image.id),
             expires_in=int(UPLOAD_WINDOW.total_seconds()),
         ).model_dump()
     )
+
+
+def _upload_target(runtime: Runtime, image: EditorImage, root: str) -> str:
+    """Where the client PUTs the bytes. With local storage that is our own signed, expiring
+    endpoint below; an object store would hand out its own presigned PUT URL here instead."""
+    assert image.upload_expires_at is not None
+    expires = int(image.upload_expires_at.timestamp())
+    sig = purpose_signature(
+        runtime.settings.signing_key, UPLOAD_PURPOSE, f"{image.id}:{image.mime_type}", expires
+    )
+    return f"{root}{router.prefix}/uploads/{image.id}?expires={expires}&signature={sig}"
 
 
 def _image_path(runtime: Runtime, image_id: str) -> str:
