@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format bench clean
+.PHONY: run test test-local lint format bench clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,15 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/mediagate
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The local diffusers engine's tests: installs torch (CPU build by default where the machine
+# offers one; elsewhere pass TORCH_INDEX=https://download.pytorch.org/whl/cpu) and the extra.
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
+test-local: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/local.txt
+	MEDIAGATE_REQUIRE_LOCAL=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests/engines
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

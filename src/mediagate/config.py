@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     provider_breaker_cooldown_seconds: float = 30.0
     max_output_bytes: int = 512 * 1024 * 1024
 
+    # The local engine (extra `mediagate[local]`): a diffusers pipeline saved with save_pretrained,
+    # used for catalog models with a "local" route once the directory is set. The device defaults
+    # to CUDA when torch sees one, else the CPU; images are scaled down so that their long side is
+    # at most local_max_side (keep it near the size the model was trained at).
+    local_model_dir: Path | None = None
+    local_device: str | None = None
+    local_steps: int = Field(25, ge=1, le=200)
+    local_max_side: int = Field(1024, ge=64, le=4096)
+
     asset_url_ttl_seconds: int = 3600
     max_input_image_bytes: int = 30 * 1024 * 1024
     max_image_pixels: int = 40_000_000

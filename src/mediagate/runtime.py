@@ -18,6 +18,7 @@ from mediagate.engines.avatar import AvatarEngine
 from mediagate.engines.builtin import BuiltinEngine
 from mediagate.engines.builtin_music import BuiltinMusicEngine
 from mediagate.engines.builtin_video import BuiltinVideoEngine
+from mediagate.engines.local_diffusers import local_engines
 from mediagate.engines.registry import EngineRegistry
 from mediagate.events.bus import LocalBus, bus_for
 from mediagate.plans.ratelimit import RequestLimiter
@@ -75,6 +76,7 @@ class Runtime:
                     AvatarEngine(max_pixels=settings.max_image_pixels),
                     AgentEngine(settings),
                     *providers.engines(),
+                    *local_engines(settings),
                 ]
             ),
             bus=bus_for(settings.resolved_database_url, settings.redis_url),

@@ -56,7 +56,7 @@ async def test_capabilities_list_the_products_and_say_it_is_offline(
 
     assert "offline" in answer
     for line in [
-        "- images: 11 models, POST /v1/generate, POST /api/generate",
+        "- images: 12 models, POST /v1/generate, POST /api/generate",
         "- video: 8 models, POST /v1/generate",
         "- music: 4 models, POST /v1/generate",
         "- chat: POST /api/chat",
@@ -121,7 +121,7 @@ async def test_a_price_question_without_a_known_model_gives_an_overview(
     answer = await chat.reply(ask("how much is midjourney?"))
 
     assert "I did not find a model name" in answer
-    assert "- images: 8-50 credits per image" in answer
+    assert "- images: 2-50 credits per image" in answer
     assert "- music: 20-35 credits per track" in answer
 
 

@@ -119,7 +119,7 @@ def test_models_list(server: Server) -> None:
     body = sandbox.client.get("/v1/models/list").json()["data"]
     assert body["price_version"] == "2026-02-02-v1"
     ids = [m["id"] for m in body["models"]]
-    assert len(ids) == 25 and "nano-banana-pro" in ids and "V5" in ids
+    assert len(ids) == 26 and "nano-banana-pro" in ids and "V5" in ids
     assert {"image-editor-pro", "image-editor-standard", "image-editor-creative"} <= set(ids)
     by_id = {m["id"]: m for m in body["models"]}
     assert by_id["nano-banana-pro"]["available"] is True
