@@ -6,18 +6,18 @@ Reference images are editor image ids (from ``/upload-url`` or a ``/process`` re
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mediagate.assets.signing import signed_path
-from mediagate.auth.principal import Principal
 from mediagate.editor.presets import CharacterPreset, PresetService, StylePreset
 from mediagate.errors import InvalidRequest
 from mediagate.runtime import Runtime
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
+from mediagate.surfaces.image_editor.access import require_editor
+from mediagate.surfaces.image_editor.schemas import stamp, success
 
 router = APIRouter(prefix="/api/v1/image-editor", tags=["image editor presets"])
 
@@ -121,21 +121,12 @@ class Character(BaseModel):
     updated_at: str
 
 
-def _editor(principal: Principal) -> None:
-    principal.require("image_editor")
-    principal.require_permission("access_image_editor")
-
-
 def _changes(body: BaseModel, texts: tuple[str, ...]) -> dict[str, Any]:
     """The fields the client sent; a text field sent as null becomes empty."""
     changes = {f: getattr(body, f) for f in body.model_fields_set}
     if "name" in changes and changes["name"] is None:
         raise InvalidRequest("name must not be null", field="name")
     return {f: ("" if v is None and f in texts else v) for f, v in changes.items()}
-
-
-def _timestamp(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Links:
@@ -158,8 +149,8 @@ def _style(style: StylePreset, link: _Links) -> dict[str, Any]:
         reference_image_id=style.reference_image_id,
         reference_image_url=link(style.reference_asset_id),
         is_system=style.is_system,
-        created_at=_timestamp(style.created_at),
-        updated_at=_timestamp(style.updated_at),
+        created_at=stamp(style.created_at),
+        updated_at=stamp(style.updated_at),
     ).model_dump()
 
 
@@ -173,13 +164,9 @@ def _character(character: CharacterPreset, link: _Links) -> dict[str, Any]:
         avatar_id=character.avatar_id,
         avatar_image_url=link(character.avatar_asset_id),
         is_system=character.is_system,
-        created_at=_timestamp(character.created_at),
-        updated_at=_timestamp(character.updated_at),
+        created_at=stamp(character.created_at),
+        updated_at=stamp(character.updated_at),
     ).model_dump()
-
-
-def _success(data: Any) -> dict[str, Any]:
-    return {"success": True, "data": data}
 
 
 # ------------------------------------------------------------------------------ styles
@@ -189,33 +176,33 @@ def _success(data: Any) -> dict[str, Any]:
 async def list_styles(
     request: Request, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.reader() as session:
         styles = await PresetService(session).list_styles(principal.workspace_id)
     link = _Links(request, runtime)
-    return _success({"styles": [_style(s, link) for s in styles]})
+    return success({"styles": [_style(s, link) for s in styles]})
 
 
 @router.post("/styles", status_code=201, summary="Create a style")
 async def create_style(
     body: StyleCreate, request: Request, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.writer() as session:
         style = await PresetService(session).create_style(
             principal.workspace_id, **body.model_dump()
         )
-    return _success(_style(style, _Links(request, runtime)))
+    return success(_style(style, _Links(request, runtime)))
 
 
 @router.get("/styles/{style_id}", summary="Get a style")
 async def get_style(
     style_id: str, request: Request, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.reader() as session:
         style = await PresetService(session).get_style(principal.workspace_id, style_id)
-    return _success(_style(style, _Links(request, runtime)))
+    return success(_style(style, _Links(request, runtime)))
 
 
 @router.patch("/styles/{style_id}", summary="Update a style (not a system one)")
@@ -226,21 +213,21 @@ async def update_style(
     principal: PrincipalDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     changes = _changes(body, ("description", "prompt_prefix", "prompt_suffix"))
     async with runtime.db.writer() as session:
         style = await PresetService(session).update_style(principal.workspace_id, style_id, changes)
-    return _success(_style(style, _Links(request, runtime)))
+    return success(_style(style, _Links(request, runtime)))
 
 
 @router.delete("/styles/{style_id}", summary="Delete a style (not a system one)")
 async def delete_style(
     style_id: str, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.writer() as session:
         await PresetService(session).delete_style(principal.workspace_id, style_id)
-    return _success({"id": style_id, "deleted": True})
+    return success({"id": style_id, "deleted": True})
 
 
 # -------------------------------------------------------------------------- characters
@@ -250,33 +237,33 @@ async def delete_style(
 async def list_characters(
     request: Request, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.reader() as session:
         characters = await PresetService(session).list_characters(principal.workspace_id)
     link = _Links(request, runtime)
-    return _success({"characters": [_character(c, link) for c in characters]})
+    return success({"characters": [_character(c, link) for c in characters]})
 
 
 @router.post("/characters", status_code=201, summary="Create a character")
 async def create_character(
     body: CharacterCreate, request: Request, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.writer() as session:
         character = await PresetService(session).create_character(
             principal.workspace_id, **body.model_dump()
         )
-    return _success(_character(character, _Links(request, runtime)))
+    return success(_character(character, _Links(request, runtime)))
 
 
 @router.get("/characters/{character_id}", summary="Get a character")
 async def get_character(
     character_id: str, request: Request, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.reader() as session:
         character = await PresetService(session).get_character(principal.workspace_id, character_id)
-    return _success(_character(character, _Links(request, runtime)))
+    return success(_character(character, _Links(request, runtime)))
 
 
 @router.patch("/characters/{character_id}", summary="Update a character (not a system one)")
@@ -287,20 +274,20 @@ async def update_character(
     principal: PrincipalDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     changes = _changes(body, ("description",))
     async with runtime.db.writer() as session:
         character = await PresetService(session).update_character(
             principal.workspace_id, character_id, changes
         )
-    return _success(_character(character, _Links(request, runtime)))
+    return success(_character(character, _Links(request, runtime)))
 
 
 @router.delete("/characters/{character_id}", summary="Delete a character (not a system one)")
 async def delete_character(
     character_id: str, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.writer() as session:
         await PresetService(session).delete_character(principal.workspace_id, character_id)
-    return _success({"id": character_id, "deleted": True})
+    return success({"id": character_id, "deleted": True})

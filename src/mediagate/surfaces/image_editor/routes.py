@@ -53,6 +53,7 @@ from mediagate.net.guard import FetchRefused, allowing, fetch
 from mediagate.runtime import Runtime
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
 from mediagate.surfaces.image_editor import schemas as s
+from mediagate.surfaces.image_editor.access import require_editor
 
 router = APIRouter(prefix="/api/v1/image-editor", tags=["image editor"])
 SURFACE = "image_editor"
@@ -89,11 +90,6 @@ class JobFailed(DomainError):
     code, status = "job_failed", 500
 
 
-def _editor(principal: Principal) -> None:
-    principal.require("image_editor")
-    principal.require_permission("access_image_editor")
-
-
 # ----------------------------------------------------------------------------- uploads
 
 
@@ -101,7 +97,7 @@ def _editor(principal: Principal) -> None:
 async def upload_url(
     body: s.UploadUrlRequest, principal: PrincipalDep, runtime: RuntimeDep, request: Request
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.writer() as session:
         image = await EditorImageService(session).announce(
             principal.workspace_id,
@@ -313,7 +309,7 @@ def _units(has_source: bool) -> Units:
 async def estimate_credits(
     body: s.EstimateRequest, principal: PrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     model, byok = await _route(principal, runtime, body.model_tier, body.provider)
     credits = 0 if byok else quote(model, _units(False)).credits
     async with runtime.db.reader() as session:
@@ -424,7 +420,7 @@ async def process(
     request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     model, byok = await _route(principal, runtime, body.model_tier, body.provider)
     prompt, links, fetched, resolved = await _inputs(principal, runtime, body)
     req = SubmitRequest(
@@ -517,8 +513,8 @@ async def _row(runtime: Runtime, job: Job, request: Request, *, full: bool) -> d
         provider_used=byok or "system",
         credits_consumed=job.credits_charged,
         processing_ms=_millis(job.created_at, job.finished_at),
-        created_at=_iso(job.created_at),
-        completed_at=_iso(job.finished_at) if job.finished_at else None,
+        created_at=s.stamp(job.created_at),
+        completed_at=s.stamp(job.finished_at) if job.finished_at else None,
     ).model_dump()
     if full:
         data.update(
@@ -537,10 +533,6 @@ def _millis(start: datetime, end: datetime | None) -> int | None:
     return None if end is None else int((end - start).total_seconds() * 1000)
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # ----------------------------------------------------------------------------- jobs
 
 
@@ -553,7 +545,7 @@ async def list_jobs(
     per_page: Annotated[int, Query(ge=1, le=s.MAX_PER_PAGE)] = 50,
     status: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     if status is not None and status not in STATUS_FILTER:
         raise InvalidRequest(f"status must be one of {', '.join(STATUS_FILTER)}", field="status")
     async with runtime.db.reader() as session:
@@ -582,7 +574,7 @@ async def list_jobs(
 async def get_job(
     job_id: str, principal: PrincipalDep, runtime: RuntimeDep, request: Request
 ) -> dict[str, Any]:
-    _editor(principal)
+    require_editor(principal)
     async with runtime.db.reader() as session:
         job = await JobRepository(session).get_in_workspace(principal.workspace_id, job_id)
     if job is None or job.surface != SURFACE:

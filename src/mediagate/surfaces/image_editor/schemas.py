@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,3 +92,8 @@ class EditorJob(Processed):
 
 def success(data: Any) -> dict[str, Any]:
     return {"success": True, "data": data}
+
+
+def stamp(at: datetime) -> str:
+    """This API's timestamps: ISO 8601 in UTC with milliseconds (``2026-05-04T11:00:00.000Z``)."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
