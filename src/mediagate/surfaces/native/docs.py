@@ -70,14 +70,17 @@ def build_llms_txt(request: Request, runtime: Any) -> str:
         "- 401 missing or invalid key; 403 missing scope; 404 not found (also other "
         "workspaces' objects)",
         "- 402 insufficient_credits {required, available, suggestion}",
-        "- 409 request_id reused with another body / stale price_version",
+        "- 409 request_id reused with another body (idempotency_key_mismatch) or while the "
+        "first is still running (idempotency_key_in_use) / stale price_version",
         "- 429 rate_limited (per-minute limit of the plan) / quota_exceeded (daily quota); "
         "Retry-After says when",
         "- 503 model_unavailable (no engine configured for the model)",
         "",
         "Other surfaces: /v2 (image agent) uses the same envelope with data null and errors "
         "[{field, message}]; /api (generate & chat) answers plain objects and errors "
-        '{"error": "...", "code": <status>}.',
+        '{"error": "...", "code": <status>}; /api/v1/avatars errors are '
+        '{"error": {type, code, message, param}}; /api/v1/image-editor answers '
+        '{"success": true, "data": ...} and errors {"success": false, "error": "..."}.',
         "",
     ]
     return "\n".join(lines)
