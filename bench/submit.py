@@ -125,7 +125,7 @@ OPEN_LOOP_MAX_CONNECTIONS = 256
 CREDITS = 100_000_000
 
 Mode = Literal["closed", "open"]
-Endpoint = Literal["healthz", "generate"]
+Endpoint = Literal["healthz", "generate", "estimate"]
 ClientKind = Literal["raw", "httpx"]
 
 
@@ -191,16 +191,21 @@ class _Requests:
         self.host = f"{spec.host}:{spec.port}"
 
     def body(self) -> dict[str, str]:
+        if self.spec.endpoint == "estimate":
+            return {"model": "z-image"}
         self.count += 1
         rid = f"{self.spec.tag}-{self.spec.process_index}-{self.count}"
         return {"model": "z-image", "prompt": PROMPT, "request_id": rid}
+
+    def path(self) -> str:
+        return "/v1/credits/estimate" if self.spec.endpoint == "estimate" else "/v1/generate"
 
     def raw(self) -> bytes:
         if self.spec.endpoint == "healthz":
             return f"GET /healthz HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
         payload = json.dumps(self.body(), separators=(",", ":")).encode()
         head = (
-            f"POST /v1/generate HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"POST {self.path()} HTTP/1.1\r\nHost: {self.host}\r\n"
             f"Authorization: Bearer {self.spec.api_key}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
@@ -299,7 +304,7 @@ class _HttpxCaller:
             if self.requests.spec.endpoint == "healthz":
                 resp = await self.client.get("/healthz")
             else:
-                resp = await self.client.post("/v1/generate", json=self.requests.body())
+                resp = await self.client.post(self.requests.path(), json=self.requests.body())
         except httpx.HTTPError as exc:
             self.kinds[type(exc).__name__] += 1
             return False
@@ -518,7 +523,7 @@ class Bench:
                 endpoint=endpoint,
                 mode=mode,
                 client=args.client,
-                api_key=self.api_key if endpoint == "generate" else None,
+                api_key=self.api_key if endpoint != "healthz" else None,
                 concurrency=max(1, share),
                 rate=rate,
                 process_index=index,
@@ -849,6 +854,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--keep-data", action="store_true", help="keep the temp data dir")
     p.add_argument("--json", action="store_true", help="print a JSON summary only")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also measure POST /v1/credits/estimate: the same auth, rate limit, validation "
+        "and pricing as a submit, one read and no write",
+    )
     args = p.parse_args(argv)
     if args.duration <= 0 or args.concurrency < 1 or args.rounds < 1 or args.clients < 1:
         p.error("duration, concurrency, rounds and clients must be positive")
@@ -889,6 +900,12 @@ def main(argv: list[str] | None = None) -> int:
                 h = bench.run(endpoint, "open", "half", rate=max(1.0, r.rps / 2))
                 log(f"  half    {endpoint:<8} {h.rps:8.1f} rps  p99 {h.p99_ms:.1f} ms")
                 half.append(h)
+            if args.ceiling:
+                ceiling = bench.run("estimate", "closed", "ceiling")
+                log(
+                    f"  ceiling estimate {ceiling.rps:8.1f} rps  p99 {ceiling.p99_ms:.1f} ms  "
+                    f"ratio to healthz {ceiling.rps / peak[0].rps:.3f}"
+                )
         finally:
             bench.close()
         if any(r.errors for r in [*peak, *half]):
