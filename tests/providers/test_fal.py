@@ -55,6 +55,8 @@ def test_image_to_image_uses_the_edit_endpoint_with_the_inputs(server: Server) -
         assert live.wait_job(t.client, job_id)["status"] == "completed"
         (submit,) = fal.calls("POST")
         assert submit.path == "/fal-ai/nano-banana/edit"
+        # No ratio asked for: none is sent, and the edit keeps the source's shape.
+        assert "aspect_ratio" not in submit.json
         sent = submit.json["image_urls"]
         assert len(sent) == 1 and sent[0].startswith("data:image/png;base64,")
         assert Image.open(io.BytesIO(base64.b64decode(sent[0].split(",", 1)[1]))).size == (32, 32)

@@ -52,6 +52,8 @@ def _pick(
             )
         return None
     chosen = default if value is None else value
+    if chosen is None:
+        return None  # not asked for, and no default: the engine decides (e.g. the source's shape)
     if isinstance(chosen, bool) or chosen not in allowed:
         raise InvalidRequest(
             f"{field_name} must be one of {list(allowed)} for {model.id}",
@@ -85,12 +87,15 @@ def resolve_units(
             model.durations,
             info.default_duration or next(iter(model.durations), None),
         ),
+        # An image edit keeps its source's shape unless a ratio is asked for.
         aspect_ratio=_pick(
             model,
             "aspect_ratio",
             raw.get("aspect_ratio"),
             ASPECT_RATIOS if visual else (),
-            info.default_aspect_ratio or "1:1",
+            None
+            if image_input and model.product == "image"
+            else info.default_aspect_ratio or "1:1",
         ),
         image_input=image_input,
     )
