@@ -102,33 +102,15 @@ from typing import Any, Literal
 
 import httpx
 from harness import (  # bench/ is on sys.path when run as a script
-    cli as _cli,
-)
-from harness import (
-    code_under_test as _code_under_test,
-)
-from harness import (
-    fmt as _fmt,
-)
-from harness import (
-    free_port as _free_port,
-)
-from harness import (
-    json_safe as _json_safe,
-)
-from harness import (
-    machine_busy_seconds as _machine_busy_seconds,
-)
-from harness import (
-    mediagate_bin as _mediagate_bin,
-)
-from harness import (
-    percentile as _percentile,
-)
-from harness import (
-    proc_cpu_seconds as _proc_cpu_seconds,
-)
-from harness import (
+    cli,
+    code_under_test,
+    fmt,
+    free_port,
+    json_safe,
+    machine_busy_seconds,
+    mediagate_bin,
+    percentile,
+    proc_cpu_seconds,
     write_bench_catalog,
 )
 
@@ -218,8 +200,8 @@ class Stat:
         ms = [x * 1000 for x in seconds]
         return cls(
             n=len(ms),
-            p50_ms=_percentile(ms, 50),
-            p99_ms=_percentile(ms, 99),
+            p50_ms=percentile(ms, 50),
+            p99_ms=percentile(ms, 99),
             max_ms=max(ms) if ms else math.nan,
             mean_ms=sum(ms) / len(ms) if ms else math.nan,
         )
@@ -247,10 +229,10 @@ class CpuMeter:
     def _sample(self) -> tuple[float, ...]:
         return (
             time.perf_counter(),
-            _proc_cpu_seconds(self.pids[0]),
-            _proc_cpu_seconds(self.pids[1]),
+            proc_cpu_seconds(self.pids[0]),
+            proc_cpu_seconds(self.pids[1]),
             time.process_time(),
-            _machine_busy_seconds(),
+            machine_busy_seconds(),
         )
 
     def begin(self) -> None:
@@ -807,7 +789,7 @@ def _stack(
 ) -> Iterator[Stack]:
     """Server (and worker) in a fresh data dir, a funded enterprise workspace and a key."""
     data_dir = Path(tempfile.mkdtemp(prefix="mg-dispatch-"))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIAGATE_")}
     env.update(
         {
@@ -834,13 +816,13 @@ def _stack(
     base_url = f"http://127.0.0.1:{port}"
     server_log, worker_log = data_dir / "server.log", data_dir / "worker.log"
     try:
-        _cli(env, "db", "upgrade")
+        cli(env, "db", "upgrade")
         if claim_trigger:
             _install_claim_trigger(scenario.database, database_url)
-        _cli(env, "workspaces", "create", "bench", "--plan", "bench", "--credits", str(CREDITS))
-        out = _cli(env, "keys", "create", "--workspace", "bench", "--mode", "sandbox")
+        cli(env, "workspaces", "create", "bench", "--plan", "bench", "--credits", str(CREDITS))
+        out = cli(env, "keys", "create", "--workspace", "bench", "--mode", "sandbox")
         api_key = [w for w in out.split() if w.startswith("mg_")][-1]
-        cmd = [_mediagate_bin(), "serve", "--port", str(port)]
+        cmd = [mediagate_bin(), "serve", "--port", str(port)]
         if scenario.separate_worker:
             cmd.append("--no-workers")
         with server_log.open("wb") as log:
@@ -861,7 +843,7 @@ def _stack(
         if scenario.separate_worker:
             with worker_log.open("wb") as log:
                 worker = subprocess.Popen(
-                    [_mediagate_bin(), "worker"],
+                    [mediagate_bin(), "worker"],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -881,7 +863,7 @@ def _stack(
             database_url=database_url,
             server_pid=server.pid,
             worker_pid=worker.pid if worker else None,
-            code=_code_under_test(env),
+            code=code_under_test(env),
             logs=logs,
         )
     finally:
@@ -975,8 +957,7 @@ def _run_scenario(
 def _stat_row(name: str, s: Stat, ref: float | None = None) -> str:
     ratio = f"{s.p50_ms / ref:8.0f}x" if ref else f"{'':>9}"
     return (
-        f"  {name:<44} {s.n:>5} {_fmt(s.p50_ms):>9} {_fmt(s.p99_ms):>9} "
-        f"{_fmt(s.max_ms, 1):>9} {ratio}"
+        f"  {name:<44} {s.n:>5} {fmt(s.p50_ms):>9} {fmt(s.p99_ms):>9} {fmt(s.max_ms, 1):>9} {ratio}"
     )
 
 
@@ -1033,30 +1014,30 @@ def _print_report(r: ScenarioResult) -> None:
     print(
         f"  throughput: burst of {tp.jobs} over {tp.concurrency} connections: accepted in "
         f"{tp.accepted_s:.2f}s, {tp.completed} completed, errors {tp.errors}; server span "
-        f"{tp.server_span_s:.2f}s -> {_fmt(tp.jobs_per_s, 1)} jobs/s (client wall "
-        f"{tp.client_wall_s:.2f}s -> {_fmt(tp.jobs_per_s_client, 1)} jobs/s)"
+        f"{tp.server_span_s:.2f}s -> {fmt(tp.jobs_per_s, 1)} jobs/s (client wall "
+        f"{tp.client_wall_s:.2f}s -> {fmt(tp.jobs_per_s_client, 1)} jobs/s)"
     )
     print(
-        f"  burst: submit p50/p99 {_fmt(tp.submit_response.p50_ms, 1)}/"
-        f"{_fmt(tp.submit_response.p99_ms, 1)} ms, queue wait p50/p99 "
-        f"{_fmt(tp.queue_wait.p50_ms, 0)}/{_fmt(tp.queue_wait.p99_ms, 0)} ms, run p50 "
-        f"{_fmt(tp.run_time.p50_ms, 0)} ms"
+        f"  burst: submit p50/p99 {fmt(tp.submit_response.p50_ms, 1)}/"
+        f"{fmt(tp.submit_response.p99_ms, 1)} ms, queue wait p50/p99 "
+        f"{fmt(tp.queue_wait.p50_ms, 0)}/{fmt(tp.queue_wait.p99_ms, 0)} ms, run p50 "
+        f"{fmt(tp.run_time.p50_ms, 0)} ms"
     )
     print(f"  cpu (burst): {_cpu_text(tp.cpu)}")
     p50 = lat.submit_to_processing.p50_ms
     if r.target_p50_ms is None:
-        print(f"  submit->processing p50 {_fmt(p50)} ms (no target: informational)")
+        print(f"  submit->processing p50 {fmt(p50)} ms (no target: informational)")
     else:
         verdict = "PASS" if r.target_pass else "MISS"
         print(
-            f"  target: submit->processing p50 {_fmt(p50)} ms <= {r.target_p50_ms:g} ms: "
+            f"  target: submit->processing p50 {fmt(p50)} ms <= {r.target_p50_ms:g} ms: "
             f"{verdict}  ({r.ratio_p50_to_select1:.0f}x the {b.driver} SELECT 1 p50)"
         )
         if lat.submit_to_claim is not None:
             claim_p50 = lat.submit_to_claim.p50_ms
             claim_ok = "PASS" if claim_p50 <= r.target_p50_ms else "MISS"
             print(
-                f"  (measured to the claim statement instead: p50 {_fmt(claim_p50)} ms: {claim_ok})"
+                f"  (measured to the claim statement instead: p50 {fmt(claim_p50)} ms: {claim_ok})"
             )
     for note in r.notes:
         print(f"  note: {note}")
@@ -1161,7 +1142,7 @@ def main(argv: list[str] | None = None) -> int:
         "failed": failed,
     }
     if args.json:
-        print(json.dumps(_json_safe(summary), indent=2))
+        print(json.dumps(json_safe(summary), indent=2))
     else:
         print(
             f"dispatch bench {summary['date']}  cpus={os.cpu_count()}  jobs={args.jobs} at "

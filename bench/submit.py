@@ -86,33 +86,15 @@ from typing import Any, Literal, Protocol
 
 import httpx
 from harness import (  # bench/ is on sys.path when run as a script
-    cli as _cli,
-)
-from harness import (
-    code_under_test as _code_under_test,
-)
-from harness import (
-    fmt as _fmt,
-)
-from harness import (
-    free_port as _free_port,
-)
-from harness import (
-    json_safe as _json_safe,
-)
-from harness import (
-    machine_busy_seconds as _machine_busy_seconds,
-)
-from harness import (
-    mediagate_bin as _mediagate_bin,
-)
-from harness import (
-    percentile as _percentile,
-)
-from harness import (
-    proc_cpu_seconds as _proc_cpu_seconds,
-)
-from harness import (
+    cli,
+    code_under_test,
+    fmt,
+    free_port,
+    json_safe,
+    machine_busy_seconds,
+    mediagate_bin,
+    percentile,
+    proc_cpu_seconds,
     write_bench_catalog,
 )
 
@@ -536,9 +518,9 @@ class Bench:
             futures.append(self.pool.submit(_client_run, spec))
         # Server CPU over the measured window, sampled from this (idle) process.
         time.sleep(max(0.0, start_at + args.warmup - time.time()))
-        cpu0, busy0 = _proc_cpu_seconds(self.server_pid), _machine_busy_seconds()
+        cpu0, busy0 = proc_cpu_seconds(self.server_pid), machine_busy_seconds()
         time.sleep(max(0.0, start_at + args.warmup + args.duration - time.time()))
-        cpu1, busy1 = _proc_cpu_seconds(self.server_pid), _machine_busy_seconds()
+        cpu1, busy1 = proc_cpu_seconds(self.server_pid), machine_busy_seconds()
         results = [f.result(timeout=args.warmup + args.duration + 60) for f in futures]
         phase = self._merge(endpoint, mode, label, results, cpu1 - cpu0, rate)
         # Whatever else kept the machine busy meanwhile (other users of a shared host).
@@ -566,8 +548,8 @@ class Bench:
             mode=mode,
             label=label,
             rps=ok / duration,
-            p50_ms=_percentile(latencies, 50) * 1000,
-            p99_ms=_percentile(latencies, 99) * 1000,
+            p50_ms=percentile(latencies, 50) * 1000,
+            p99_ms=percentile(latencies, 99) * 1000,
             max_ms=(latencies[-1] if latencies else math.nan) * 1000,
             ok=ok,
             errors=sum(r.errors for r in results),
@@ -667,7 +649,7 @@ class Server:
 def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[Server]:
     """Start ``mediagate serve`` in a fresh data dir, with a funded workspace and a key."""
     data_dir = Path(tempfile.mkdtemp(prefix="mg-bench-"))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MEDIAGATE_DATA_DIR": str(data_dir),
@@ -682,9 +664,9 @@ def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[Serv
     env.pop("MEDIAGATE_DATABASE_URL", None)
     if database_url:
         env["MEDIAGATE_DATABASE_URL"] = database_url
-        _cli(env, "db", "upgrade")
+        cli(env, "db", "upgrade")
     log_path = data_dir / "server.log"
-    cmd = [_mediagate_bin(), "serve", "--port", str(port)]
+    cmd = [mediagate_bin(), "serve", "--port", str(port)]
     cmd.append("--workers" if args.server_workers else "--no-workers")
     proc: subprocess.Popen[bytes] | None = None
     base_url = f"http://127.0.0.1:{port}"
@@ -694,10 +676,10 @@ def _server(args: argparse.Namespace, database_url: str | None) -> Iterator[Serv
                 cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         _wait_healthy(proc, base_url, log_path)
-        _cli(env, "workspaces", "create", "bench", "--plan", "bench", "--credits", str(CREDITS))
-        out = _cli(env, "keys", "create", "--workspace", "bench", "--mode", "sandbox")
+        cli(env, "workspaces", "create", "bench", "--plan", "bench", "--credits", str(CREDITS))
+        out = cli(env, "keys", "create", "--workspace", "bench", "--mode", "sandbox")
         api_key = [line for line in out.split() if line.startswith("mg_")][-1]
-        yield Server(base_url, api_key, proc.pid, log_path, _code_under_test(env))
+        yield Server(base_url, api_key, proc.pid, log_path, code_under_test(env))
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -764,7 +746,7 @@ def _report(
         "p99_pass": p99_ok,
     }
     if args.json:
-        print(json.dumps(_json_safe(summary), indent=2))
+        print(json.dumps(json_safe(summary), indent=2))
         return summary
     workers = "on" if args.server_workers else "off (--no-workers)"
     print(
@@ -785,8 +767,8 @@ def _report(
         else:
             load = f"open, {r.target_rps:.0f}/s (50%)"
         print(
-            f"{r.endpoint:<10} {load:<22} {r.rps:>8.1f} {_fmt(r.p50_ms, 2):>8} "
-            f"{_fmt(r.p99_ms, 2):>8} {_fmt(r.max_ms, 1):>8} {r.errors:>7} "
+            f"{r.endpoint:<10} {load:<22} {r.rps:>8.1f} {fmt(r.p50_ms, 2):>8} "
+            f"{fmt(r.p99_ms, 2):>8} {fmt(r.max_ms, 1):>8} {r.errors:>7} "
             f"{r.server_cpu_pct:>7.0f}% {r.client_cpu_pct:>7.0f}% {r.other_cpu_pct:>5.0f}% "
             f"{r.client_lag_ms_max:>6.1f}ms"
         )
@@ -802,7 +784,7 @@ def _report(
         f"{'PASS' if ratio_ok else 'MISS'}"
     )
     print(
-        f"p99 at half peak = {_fmt(gen_half.p99_ms, 2)} ms (target < {P99_TARGET_MS:g} ms) "
+        f"p99 at half peak = {fmt(gen_half.p99_ms, 2)} ms (target < {P99_TARGET_MS:g} ms) "
         f"{'PASS' if p99_ok else 'MISS'}"
     )
     phases = [*peak, *half]
