@@ -9,41 +9,15 @@ from typing import Any
 import pytest
 
 from mediagate.catalog.schemas import Model
-from mediagate.engines.base import EngineError, JobSpec, Output
+from mediagate.engines.base import EngineError, JobSpec
 from mediagate.engines.builtin import SANDBOX_NOTE
 from mediagate.engines.builtin_music import BuiltinMusicEngine
 from mediagate.media.music import plan_music
+from tests.media.recording import RecordingContext
 
 MUSIC = Model(id="V5", product="music", credits=30, inputs=["text"], durations=[30, 60, 120, 240])
 VIDEO = Model(id="sora-2", product="video", credits=10, inputs=["text"], durations=[4])
 PROMPT = "a sad piano song in D minor"
-
-
-class RecordingContext:
-    """Stands in for the worker: records progress and cancels on request."""
-
-    def __init__(self, *, cancel_at: int | None = None):
-        self.events: list[tuple[float, str, dict[str, Any] | None]] = []
-        self.cancel_at = cancel_at
-
-    async def progress(
-        self,
-        fraction: float,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        preview: Output | None = None,
-    ) -> None:
-        self.events.append((fraction, message, details))
-
-    async def load_input(self, url: str) -> bytes:
-        raise AssertionError("music takes no inputs")
-
-    async def save_provider_task_id(self, task_id: str) -> None:
-        raise AssertionError("an offline engine has no provider task")
-
-    def canceled(self) -> bool:
-        return self.cancel_at is not None and len(self.events) >= self.cancel_at
 
 
 def job(units: dict[str, Any], *, prompt: str = PROMPT) -> JobSpec:

@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 from mediagate.catalog.schemas import Model
-from mediagate.engines.base import EngineError, JobSpec, Output
+from mediagate.engines.base import EngineError, JobSpec
 from mediagate.engines.builtin import SANDBOX_NOTE
 from mediagate.engines.builtin_video import BuiltinVideoEngine
 from mediagate.images.intake import encode
+from tests.media.recording import RecordingContext
 
 VIDEO = Model(
     id="sora-2",
@@ -26,36 +27,6 @@ VIDEO = Model(
     base_duration=4,
 )
 IMAGE = Model(id="gpt4o_image", product="image", credits=10)
-
-
-class RecordingContext:
-    """Stands in for the worker: records progress, serves inputs, cancels on request."""
-
-    def __init__(self, *, inputs: dict[str, bytes] | None = None, cancel_at: int | None = None):
-        self.events: list[tuple[float, str, dict[str, Any] | None]] = []
-        self.inputs = inputs or {}
-        self.cancel_at = cancel_at
-        self.loaded: list[str] = []
-
-    async def progress(
-        self,
-        fraction: float,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        preview: Output | None = None,
-    ) -> None:
-        self.events.append((fraction, message, details))
-
-    async def load_input(self, url: str) -> bytes:
-        self.loaded.append(url)
-        return self.inputs[url]
-
-    async def save_provider_task_id(self, task_id: str) -> None:
-        raise AssertionError("an offline engine has no provider task")
-
-    def canceled(self) -> bool:
-        return self.cancel_at is not None and len(self.events) >= self.cancel_at
 
 
 def job(
