@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from mediagate.assets import signing
 from mediagate.assets.storage import Storage
 from mediagate.engines.base import EngineError
-from mediagate.net.guard import FetchRefused, allowing, fetch
+from mediagate.net.guard import FetchRefused, fetch
 
 
 class InputLoader:
@@ -29,7 +29,7 @@ class InputLoader:
         self.signing_key = signing_key
         self.max_bytes = max_bytes
         self.allow_private = allow_private
-        self.address_policy = None if allow_private else allowing(allowed_networks)
+        self.allowed_networks = allowed_networks
         # asset id -> sha256 for our own assets the job may reference (looked up by the caller).
         self.asset_sha = asset_sha
 
@@ -47,7 +47,7 @@ class InputLoader:
                 url,
                 max_bytes=self.max_bytes,
                 allow_private=self.allow_private,
-                address_policy=self.address_policy,
+                trusted_networks=self.allowed_networks,
                 allowed_schemes=("https", "http"),
             )
         except FetchRefused as exc:

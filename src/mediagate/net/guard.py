@@ -487,16 +487,20 @@ async def fetch(
     timeout: float = 15.0,  # noqa: ASYNC109 - also bounds connect/read; one knob for callers
     accept: str = "image/*",
     ssl_context: ssl.SSLContext | None = None,
+    trusted_networks: Sequence[str] = (),
 ) -> Fetched:
     """GET a user-supplied URL with SSRF protection, following at most ``max_redirects``.
 
     ``timeout`` is both the per-operation network timeout and the deadline for the whole
     fetch, redirects included. ``ssl_context`` replaces the default trust store (an
-    operator's extra certificate authority). ``address_policy`` (mainly for tests) replaces
-    the default public-address check. Raises :class:`FetchRefused` on any refusal or failure.
+    operator's extra certificate authority). ``trusted_networks`` (CIDRs) may be reached
+    although private. ``address_policy`` (mainly for tests) replaces the default
+    public-address check. Raises :class:`FetchRefused` on any refusal or failure.
     """
     if max_bytes < 0 or max_redirects < 0:
         raise ValueError("max_bytes and max_redirects must not be negative")
+    if address_policy is None and not allow_private:
+        address_policy = allowing(trusted_networks)
     policy = _make_policy(allow_private, address_policy)
     current = _parse_checked_url(
         url, allowed_schemes=allowed_schemes, max_url_length=max_url_length
