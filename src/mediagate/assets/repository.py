@@ -29,3 +29,14 @@ class AssetRepository:
                 .order_by(Asset.position)
             )
         ).all()
+
+    async def first_outputs(self, job_ids: Sequence[str]) -> dict[str, Asset]:
+        """Each job's first output (position 0), for jobs that have one."""
+        if not job_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(Asset).where(
+                Asset.job_id.in_(job_ids), Asset.role == "output", Asset.position == 0
+            )
+        )
+        return {a.job_id: a for a in rows if a.job_id is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -22,10 +23,15 @@ class EditorImageRepository:
     async def get(self, image_id: str) -> EditorImage | None:
         return await self.session.get(EditorImage, image_id)
 
-    async def for_job(self, job_id: str) -> EditorImage | None:
-        return await self.session.scalar(
-            select(EditorImage).where(EditorImage.job_id == job_id, EditorImage.origin == "result")
+    async def results_of(self, job_ids: Sequence[str]) -> dict[str, EditorImage]:
+        if not job_ids:
+            return {}
+        rows = await self.session.scalars(
+            select(EditorImage).where(
+                EditorImage.job_id.in_(job_ids), EditorImage.origin == "result"
+            )
         )
+        return {i.job_id: i for i in rows if i.job_id is not None}
 
     async def add(self, image: EditorImage) -> EditorImage:
         self.session.add(image)
@@ -78,18 +84,21 @@ class EditorImageService:
         image.asset_id = asset.id
         await self.session.flush()
 
-    async def result_of(self, workspace_id: str, job_id: str, asset: Asset) -> EditorImage:
-        """The image id of a job's output (made once, on first need), for chained edits."""
-        found = await self.repo.for_job(job_id)
-        if found is not None:
-            return found
-        return await self.repo.add(
-            EditorImage(
-                workspace_id=workspace_id,
-                origin="result",
-                mime_type=asset.mime_type,
-                asset_id=asset.id,
-                job_id=job_id,
-                created_at=asset.created_at,
-            )
-        )
+    async def results_of(self, outputs: dict[str, Asset]) -> dict[str, str]:
+        """The image ids of jobs' outputs (``job id -> first output``), for chained edits; an
+        output gets its id the first time it is asked for, so read first, write only then."""
+        found = {job_id: i.id for job_id, i in (await self.repo.results_of(list(outputs))).items()}
+        for job_id, asset in outputs.items():
+            if job_id not in found:
+                image = await self.repo.add(
+                    EditorImage(
+                        workspace_id=asset.workspace_id,
+                        origin="result",
+                        mime_type=asset.mime_type,
+                        asset_id=asset.id,
+                        job_id=job_id,
+                        created_at=asset.created_at,
+                    )
+                )
+                found[job_id] = image.id
+        return found

@@ -189,7 +189,8 @@ class ProviderRouter:
 
     async def _input(self, url: str, ctx: RunContext) -> InputImage:
         data = await ctx.load_input(url)
-        return InputImage(data, _sniff_image_mime(data) or "application/octet-stream")
+        header = _image_header(data)
+        return InputImage(data, header[0] if header else "application/octet-stream")
 
     async def _run_route(
         self, call: Call, provider: str, task_id: str | None, job: JobSpec, ctx: RunContext
@@ -285,17 +286,18 @@ class ProviderRouter:
                 raise ProviderError("unavailable", f"could not download the output: {exc}") from exc
             data = fetched.content
             mime = file.mime_type or fetched.content_type or "application/octet-stream"
-        sniffed = _sniff_image_mime(data)
-        if sniffed:
-            with Image.open(io.BytesIO(data)) as image:
-                return Output(data, sniffed, image.width, image.height)
+        image = _image_header(data)
+        if image is not None:
+            return Output(data, *image)
         return Output(data, mime.split(";")[0].strip())
 
 
-def _sniff_image_mime(data: bytes) -> str | None:
+def _image_header(data: bytes) -> tuple[str, int, int] | None:
+    """(mime, width, height) when ``data`` is an image Pillow knows; only the header is read."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return Image.MIME.get(image.format or "")
+            mime = Image.MIME.get(image.format or "")
+            return (mime, image.width, image.height) if mime else None
     except Exception:
         return None
 

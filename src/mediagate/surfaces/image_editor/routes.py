@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +32,7 @@ from mediagate.catalog.schemas import Model
 from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
 from mediagate.db.base import new_id
-from mediagate.editor.images import UPLOAD_WINDOW, EditorImageService
+from mediagate.editor.images import UPLOAD_WINDOW, EditorImageRepository, EditorImageService
 from mediagate.editor.models import EditorImage
 from mediagate.editor.presets import resolve_character, resolve_style
 from mediagate.errors import (
@@ -49,7 +50,7 @@ from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
 from mediagate.jobs.service import JobService, SubmitRequest, claim_key, release_key
 from mediagate.jobs.status import JobStatus
-from mediagate.net.guard import FetchRefused, allowing, fetch
+from mediagate.net.guard import FetchRefused, fetch
 from mediagate.runtime import Runtime
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
 from mediagate.surfaces.image_editor import schemas as s
@@ -330,7 +331,7 @@ async def estimate_credits(
 # ----------------------------------------------------------------------------- process
 
 
-async def _fetch_source(runtime: Runtime, url: str) -> Asset:
+async def _fetch_source(runtime: Runtime, url: str, workspace_id: str) -> Asset:
     """Fetch an external image through the SSRF guard (HTTPS only, every redirect checked,
     size-limited while streaming), then sniff, bound and re-encode it like an upload."""
     settings = runtime.settings
@@ -339,9 +340,7 @@ async def _fetch_source(runtime: Runtime, url: str) -> Asset:
             url,
             max_bytes=settings.max_input_image_bytes,
             allow_private=settings.fetch_allow_private,
-            address_policy=None
-            if settings.fetch_allow_private
-            else allowing(settings.fetch_allowed_networks),
+            trusted_networks=settings.fetch_allowed_networks,
             allowed_schemes=("https",),
             max_url_length=s.MAX_IMAGE_URL,
             ssl_context=settings.fetch_ssl_context,
@@ -356,22 +355,23 @@ async def _fetch_source(runtime: Runtime, url: str) -> Asset:
         settings.storage_dir / "staging",
         max_pixels=settings.max_image_pixels,
     )
-    return input_assets("", [stored])[0]
+    return input_assets(workspace_id, [stored])[0]
 
 
 async def _inputs(
     principal: Principal, runtime: Runtime, body: s.ProcessRequest
 ) -> tuple[str, list[str], list[Asset], dict[str, Any]]:
-    """The prompt as presets shape it, links to every input image (the source first), the
-    newly fetched images to record with the job, and what was resolved, for the job row."""
+    """The prompt as presets shape it, links to every input image (the source first, then the
+    presets' references), the newly fetched image to record with the job, and what was
+    resolved, for the job row."""
     ws = principal.workspace_id
-    existing: list[Asset] = []
-    fetched: list[Asset] = []
-    resolved: dict[str, Any] = {"image_id": None, "style_id": None, "character_id": None}
     prompt = body.prompt
+    resolved: dict[str, Any] = {"image_id": None, "style_id": None, "character_id": None}
+    known: list[Asset] = []
+    references: list[str] = []
     async with runtime.db.reader() as session:
         if body.image_id:
-            existing.append(await EditorImageService(session).asset_of(ws, body.image_id))
+            known.append(await EditorImageService(session).asset_of(ws, body.image_id))
             resolved["image_id"] = body.image_id
         if body.style_id:
             style = await resolve_style(session, ws, body.style_id)
@@ -381,10 +381,8 @@ async def _inputs(
                 )
             prompt = style.apply(prompt)
             resolved["style_id"] = style.id
-            style_refs = [style.reference_asset_id] if style.reference_asset_id else []
-        else:
-            style_refs = []
-        character_refs: list[str] = []
+            if style.reference_asset_id:
+                references.append(style.reference_asset_id)
         if body.character_id:
             character = await resolve_character(session, ws, body.character_id)
             if character is None:
@@ -395,20 +393,18 @@ async def _inputs(
             detail = f": {character.description}" if character.description else ""
             prompt = f"{prompt}\nKeep the character {character.name}{detail}"
             resolved["character_id"] = character.id
-            character_refs = list(character.reference_asset_ids)
+            references.extend(character.reference_asset_ids)
         assets = AssetRepository(session)
-        for asset_id in [*style_refs, *character_refs]:
+        for asset_id in references:
             asset = await assets.get(asset_id)
             if asset is not None and asset.workspace_id == ws:
-                existing.append(asset)
+                known.append(asset)
+    fetched: list[Asset] = []
     if not body.image_id and body.image_url:
-        fetched.append(await _fetch_source(runtime, body.image_url))
+        fetched.append(await _fetch_source(runtime, body.image_url, ws))
         resolved["image_url"] = body.image_url
     key = runtime.settings.signing_key
-    ordered = fetched + existing  # the source image leads
-    links = [signed_path(key, a.id, INPUT_LINK_TTL) for a in ordered]
-    for position, asset in enumerate(fetched):
-        asset.workspace_id, asset.position = ws, position
+    links = [signed_path(key, a.id, INPUT_LINK_TTL) for a in fetched + known]
     return prompt, links, fetched, resolved
 
 
@@ -456,7 +452,7 @@ async def process(
         job = await wait_until_done(runtime, submitted.job_id, PROCESS_WAIT_SECONDS)
         if job.status in (JobStatus.FAILED, JobStatus.CANCELED):
             raise _failure(job)
-        answer = s.success(await _row(runtime, job, request, full=False))
+        answer = s.success((await _rows(runtime, [job], request, full=False))[0])
         if claim is not None and claim.record_id is not None:
             async with runtime.db.writer() as session:
                 await IdempotencyService(session).settle(
@@ -486,23 +482,40 @@ def _failure(job: Job) -> DomainError:
     return failed
 
 
-async def _row(runtime: Runtime, job: Job, request: Request, *, full: bool) -> dict[str, Any]:
-    """The job as this API shows it; a completed job's output gets its image id here."""
-    editor = job.params.get("editor") or {}
-    result_url = result_image_id = None
-    if job.status == JobStatus.COMPLETED:
+async def _rows(
+    runtime: Runtime, jobs: Sequence[Job], request: Request, *, full: bool
+) -> list[dict[str, Any]]:
+    """Jobs as this API shows them. A completed job's output gets its image id the first time
+    it is shown: one read for the page, and a write only for outputs not yet named."""
+    done = [job.id for job in jobs if job.status == JobStatus.COMPLETED]
+    async with runtime.db.reader() as session:
+        outputs = await AssetRepository(session).first_outputs(done)
+        named = await EditorImageRepository(session).results_of(list(outputs))
+    if len(named) < len(outputs):
         async with runtime.db.writer() as session:
-            outputs = await AssetRepository(session).for_job(job.id)
-            if outputs:
-                image = await EditorImageService(session).result_of(
-                    job.workspace_id, job.id, outputs[0]
-                )
-                result_image_id = image.id
-                result_url = base_url(request) + signed_path(
-                    runtime.settings.signing_key,
-                    outputs[0].id,
-                    runtime.settings.asset_url_ttl_seconds,
-                )
+            image_ids = await EditorImageService(session).results_of(outputs)
+    else:
+        image_ids = {job_id: image.id for job_id, image in named.items()}
+    root = base_url(request)
+    settings = runtime.settings
+    return [
+        _row(
+            job,
+            result_url=root
+            + signed_path(settings.signing_key, outputs[job.id].id, settings.asset_url_ttl_seconds)
+            if job.id in outputs
+            else None,
+            result_image_id=image_ids.get(job.id),
+            full=full,
+        )
+        for job in jobs
+    ]
+
+
+def _row(
+    job: Job, *, result_url: str | None, result_image_id: str | None, full: bool
+) -> dict[str, Any]:
+    editor = job.params.get("editor") or {}
     byok = job.params.get("byok")
     data: dict[str, Any] = s.Processed(
         job_id=job.id,
@@ -556,7 +569,7 @@ async def list_jobs(
             offset=(page - 1) * per_page,
             limit=per_page,
         )
-    rows = [await _row(runtime, job, request, full=True) for job in jobs]
+    rows = await _rows(runtime, jobs, request, full=True)
     return s.success(
         {
             "jobs": rows,
@@ -579,4 +592,4 @@ async def get_job(
         job = await JobRepository(session).get_in_workspace(principal.workspace_id, job_id)
     if job is None or job.surface != SURFACE:
         raise NotFound(f"no job {job_id!r} in this workspace", code="job_not_found")
-    return s.success(await _row(runtime, job, request, full=True))
+    return s.success((await _rows(runtime, [job], request, full=True))[0])
