@@ -23,9 +23,10 @@ an event loop with the server (on a 2-core machine: one core each, roughly):
   count as errors.
 
 Every generate is a fresh job (unique ``request_id``): credit hold, job row, event and
-idempotency record in one write transaction. Workers are off (``--no-workers``) so that builtin
-image rendering does not compete with the API for the CPU; ``--server-workers`` runs the same
-measurement with the in-process workers on.
+idempotency record, written by the server's group-commit batcher (``jobs/batch.py``) in a
+transaction it shares with the submits that arrived alongside. Workers are off
+(``--no-workers``) so that builtin image rendering does not compete with the API for the CPU;
+``--server-workers`` runs the same measurement with the in-process workers on.
 
 The load generator is a minimal keep-alive HTTP/1.1 client on asyncio streams (``--client raw``,
 the default): ``httpx.AsyncClient`` costs more CPU per request than the server's ``/healthz``

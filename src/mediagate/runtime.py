@@ -21,6 +21,7 @@ from mediagate.engines.builtin_video import BuiltinVideoEngine
 from mediagate.engines.local_diffusers import local_engines
 from mediagate.engines.registry import EngineRegistry
 from mediagate.events.bus import LocalBus, bus_for
+from mediagate.jobs.batch import SubmitBatcher
 from mediagate.plans.ratelimit import RequestLimiter
 from mediagate.providers.adapters import all_adapters
 from mediagate.providers.engine import ProviderRouter
@@ -55,6 +56,10 @@ class Runtime:
     streams: StreamSlots = field(default_factory=lambda: StreamSlots(1000))
     limiter: RequestLimiter = field(default_factory=RequestLimiter)
     providers: ProviderRouter | None = None
+    submits: SubmitBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.submits = SubmitBatcher(self)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -91,6 +96,7 @@ class Runtime:
         self._maintenance = asyncio.create_task(self.db.checkpoint_forever())
 
     async def close(self) -> None:
+        await self.submits.close()
         maintenance = getattr(self, "_maintenance", None)
         if maintenance is not None:
             maintenance.cancel()

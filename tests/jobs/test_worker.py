@@ -104,7 +104,7 @@ async def _submit(rt: Runtime, p: Principal) -> str:
             units=Units(count=1, resolution="1K", aspect_ratio="1:1"),
             prompt="x",
         ),
-        lambda job, hold: {"id": job.id},
+        lambda job: {"id": job.job_id},
     )
     return done.job_id
 

@@ -219,7 +219,7 @@ class Rig:
                 prompt="a test card",
                 webhook_url=webhook_url,
             ),
-            lambda job, hold: {"id": job.id},
+            lambda job: {"id": job.job_id},
         )
         assert await Worker(self.runtime).run_once()
         return done.job_id

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.clock import utcnow
 from mediagate.credits.models import CreditAccount, LedgerEntry
+from mediagate.db.base import UTCDateTime
 
 
 class CreditRepository:
@@ -15,6 +19,38 @@ class CreditRepository:
 
     async def account(self, workspace_id: str) -> CreditAccount | None:
         return await self.session.get(CreditAccount, workspace_id, populate_existing=True)
+
+    async def accounts_for_update(
+        self, workspace_ids: Collection[str]
+    ) -> dict[str, tuple[int, int]]:
+        """``(balance, held)`` of several accounts, locked until the transaction ends
+        (PostgreSQL row locks; a SQLite writer already holds the database's write lock)."""
+        rows = await self.session.execute(
+            select(CreditAccount.workspace_id, CreditAccount.balance, CreditAccount.held)
+            .where(CreditAccount.workspace_id.in_(workspace_ids))
+            .with_for_update()
+        )
+        return {workspace_id: (balance, held) for workspace_id, balance, held in rows}
+
+    async def add_held(self, deltas: Mapping[str, int]) -> None:
+        """Raise the held total of each account by its delta: one statement for them all."""
+        table = cast(Table, CreditAccount.__table__)
+        stmt = (
+            update(table)
+            .where(table.c.workspace_id == bindparam("account"))
+            .values(
+                held=table.c.held + bindparam("delta"),
+                updated_at=bindparam("at", type_=UTCDateTime()),
+            )
+        )
+        now = utcnow()
+        rows = [{"account": ws, "delta": d, "at": now} for ws, d in deltas.items() if d]
+        if rows:
+            await (await self.session.connection()).execute(stmt, rows)
+
+    async def insert_entries(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(LedgerEntry), rows)
 
     async def add_account(self, workspace_id: str) -> None:
         self.session.add(CreditAccount(workspace_id=workspace_id, balance=0, held=0))

@@ -19,10 +19,10 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,7 @@ log = logging.getLogger("mediagate.bus")
 
 TOPICS = ("events", "queue", "cancel", "webhooks")
 _CHANNEL_PREFIX = "mediagate_"
+Note = tuple[str, str, str]  # topic, key, payload
 
 
 class Subscription:
@@ -64,6 +65,11 @@ class LocalBus:
     ) -> None:
         assert topic in TOPICS, topic
         after_commit(session, lambda: self.dispatch(topic, key, payload))
+
+    async def notify_many(self, session: AsyncSession, notes: Sequence[Note]) -> None:
+        """Several ``(topic, key, payload)`` notifications from one transaction."""
+        for topic, key, payload in notes:
+            await self.notify(session, topic, key, payload)
 
     def dispatch(self, topic: str, key: str, payload: str) -> None:
         for target in (self._subs.get((topic, key), ()), self._subs.get((topic, None), ())):
@@ -148,6 +154,21 @@ class PostgresBus(_ListenerBus):
         await session.execute(
             select(func.pg_notify(_CHANNEL_PREFIX + topic, _encode(key, payload)))
         )
+
+    async def notify_many(self, session: AsyncSession, notes: Sequence[Note]) -> None:
+        for topic, _, _ in notes:
+            assert topic in TOPICS, topic
+        if notes:
+            await session.execute(
+                text(
+                    "SELECT pg_notify(c, p) FROM unnest(CAST(:channels AS text[]),"
+                    " CAST(:payloads AS text[])) AS n(c, p)"
+                ),
+                {
+                    "channels": [_CHANNEL_PREFIX + topic for topic, _, _ in notes],
+                    "payloads": [_encode(key, payload) for _, key, payload in notes],
+                },
+            )
 
     async def _listen(self) -> None:
         import asyncpg

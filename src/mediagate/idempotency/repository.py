@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.idempotency.models import IdempotencyRecord
@@ -23,6 +24,31 @@ class IdempotencyRepository:
                 IdempotencyRecord.key == key,
             )
         )
+
+    async def find_many(
+        self, keys: Collection[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], IdempotencyRecord]:
+        """The records of many ``(workspace, surface, key)`` triples, in one query."""
+        if not keys:
+            return {}
+        rows = await self.session.scalars(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.workspace_id.in_({w for w, _, _ in keys}),
+                IdempotencyRecord.key.in_({k for _, _, k in keys}),
+            )
+        )
+        found = {(r.workspace_id, r.surface, r.key): r for r in rows}
+        return {triple: found[triple] for triple in keys if triple in found}
+
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(IdempotencyRecord), rows)
+
+    async def delete_ids(self, ids: Collection[str]) -> None:
+        if ids:
+            await self.session.execute(
+                delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(ids))
+            )
 
     async def add(self, record: IdempotencyRecord) -> None:
         self.session.add(record)

@@ -50,6 +50,21 @@ class Claim:
     record_id: str | None = None
 
 
+def replay_of(record: IdempotencyRecord, print_: str) -> Replay:
+    """The stored outcome to send again, or 409 while it is in flight or for another body."""
+    if record.state != "completed" or record.response is None:
+        raise Conflict(
+            "a request with this idempotency key is still being processed",
+            code="idempotency_key_in_use",
+        )
+    if record.fingerprint != print_:
+        raise Conflict(
+            "this idempotency key was already used with a different request body",
+            code="idempotency_key_mismatch",
+        )
+    return Replay(record.status_code or 200, record.response, record.job_id)
+
+
 class IdempotencyService:
     def __init__(self, session: AsyncSession) -> None:
         self.repo = IdempotencyRepository(session)
@@ -69,7 +84,7 @@ class IdempotencyService:
         record = await self.repo.find(workspace_id, surface, key)
         if record is not None:
             if record.expires_at > now:
-                return Claim(replay=self._replay(record, print_))
+                return Claim(replay=replay_of(record, print_))
             # Expired, or an in-flight claim whose owner never finished: start afresh.
             await self.repo.session.delete(record)
             await self.repo.session.flush()
@@ -86,20 +101,6 @@ class IdempotencyService:
         # the unique key; the caller retries ``begin`` in a new transaction and meets it.
         await self.repo.add(fresh)
         return Claim(record_id=fresh.id)
-
-    @staticmethod
-    def _replay(record: IdempotencyRecord, print_: str) -> Replay:
-        if record.state != "completed" or record.response is None:
-            raise Conflict(
-                "a request with this idempotency key is still being processed",
-                code="idempotency_key_in_use",
-            )
-        if record.fingerprint != print_:
-            raise Conflict(
-                "this idempotency key was already used with a different request body",
-                code="idempotency_key_mismatch",
-            )
-        return Replay(record.status_code or 200, record.response, record.job_id)
 
     async def settle(
         self,

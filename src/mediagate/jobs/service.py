@@ -1,10 +1,10 @@
-"""Job use cases: submit (one transaction for idempotency, credit hold, job and first event),
-read, and the rescue of jobs whose worker vanished."""
+"""Job use cases: submit (through the group-commit batcher), read, cancel, and the rescue of
+jobs whose worker vanished."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mediagate.assets.models import Asset
 from mediagate.assets.repository import AssetRepository
 from mediagate.auth.principal import Principal
-from mediagate.catalog.pricing import Units, quote
+from mediagate.catalog.pricing import Units
 from mediagate.catalog.schemas import Model
-from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
-from mediagate.db.base import new_id
 from mediagate.errors import Conflict, NotFound
 from mediagate.idempotency.service import Claim, IdempotencyService
 from mediagate.jobs import events
@@ -34,7 +32,20 @@ if TYPE_CHECKING:
 # (its request died mid-way). Submits take milliseconds; this only matters after a crash.
 CLAIM_LEASE = timedelta(seconds=30)
 
-Renderer = Callable[[Job, LedgerEntry], dict[str, Any]]
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a surface needs to answer a submit it made: the new job's ids and hold."""
+
+    job_id: str
+    public_id: str | None
+    workspace_id: str
+    created_at: datetime
+    usage_event_id: str  # the ledger entry holding its credits
+    provider_task_id: str | None = None
+
+
+Renderer = Callable[[Accepted], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -75,84 +86,6 @@ class JobService:
         self.jobs = JobRepository(session)
         self.credits = CreditService(session)
         self.idempotency = IdempotencyService(session)
-
-    async def submit(
-        self,
-        principal: Principal,
-        req: SubmitRequest,
-        render: Renderer,
-        *,
-        settle_claim: str | None = None,
-    ) -> Submitted:
-        """Create the job. ``settle_claim`` is the in-flight idempotency record to complete with
-        the rendered response in this same transaction."""
-        engine = req.engine or self.runtime.engines.resolve(req.model, principal.mode)
-        price = quote(req.model, req.units)
-        if req.free:
-            price = replace(price, credits=0)
-        now = self.runtime.clock.now()
-        job_id = new_id()
-        quota = await QuotaService(self.session, self.runtime.catalog).consume(
-            principal.workspace_id,
-            principal.plan,
-            req.model.product,
-            req.units.count if req.model.product == "image" else 1,
-            now,
-        )
-        hold = await self.credits.hold(principal.workspace_id, price.credits, job_id=job_id)
-        job = await self.jobs.add(
-            Job(
-                id=job_id,
-                workspace_id=principal.workspace_id,
-                api_key_id=principal.api_key_id,
-                surface=req.surface,
-                product=req.model.product,
-                model=req.model.id,
-                mode=principal.mode,
-                status=JobStatus.QUEUED,
-                engine=engine,
-                params={
-                    "prompt": req.prompt,
-                    "units": req.units.as_dict(),
-                    "input_urls": req.input_urls,
-                    "quota": quota.as_dict() if quota else None,
-                    **req.extra,
-                },
-                public_id=req.public_id,
-                price_version=self.runtime.catalog.price_version,
-                credits_estimated=price.credits,
-                credits_held=price.credits,
-                usage_event_id=hold.id,
-                correlation_id=req.correlation_id,
-                metadata_=req.metadata,
-                webhook_url=req.webhook_url,
-                max_attempts=self.runtime.catalog.max_attempts_for(req.model),
-                run_after=now,
-                created_at=now,
-                updated_at=now,
-                last_event_seq=1,
-            )
-        )
-        for asset in req.input_assets:
-            asset.job_id, asset.workspace_id, asset.created_at = job.id, job.workspace_id, now
-        self.session.add_all(req.input_assets)
-        await events.record(
-            self.session,
-            self.runtime,
-            job.id,
-            "status",
-            {"status": "queued"},
-            now,
-            job=job,
-            first=True,
-        )
-        await self.runtime.bus.notify(self.session, "queue", "", job.id)
-        body = render(job, hold)
-        if settle_claim is not None:
-            await self.idempotency.settle(
-                settle_claim, now=now, status_code=req.status_code, response=body, job_id=job.id
-            )
-        return Submitted(job.id, req.status_code, body, False)
 
     async def get(self, principal: Principal, job_id: str) -> Job:
         """A job of the caller's workspace; anyone else's is indistinguishable from missing."""
@@ -270,20 +203,7 @@ async def release_key(runtime: Runtime, record_id: str) -> None:
 async def submit_job(
     runtime: Runtime, principal: Principal, req: SubmitRequest, render: Renderer
 ) -> Submitted:
-    """The edge of job creation. With an idempotency key: claim it (committed), then create
-    the job and complete the claim in one transaction; a failure drops the claim."""
-    claim = Claim()
-    if req.idempotency_key:
-        claim = await claim_key(runtime, principal, req)
-        if claim.replay is not None:
-            replay = claim.replay
-            return Submitted(replay.job_id or "", replay.status_code, replay.response, True)
-    try:
-        async with runtime.db.writer() as session:
-            return await JobService(session, runtime).submit(
-                principal, req, render, settle_claim=claim.record_id
-            )
-    except BaseException:
-        if claim.record_id is not None:
-            await release_key(runtime, claim.record_id)
-        raise
+    """The edge of job creation: the job, its credit hold and first event, and with an
+    idempotency key its completed record, in one transaction shared with other submits
+    (``jobs.batch``). A retry of a finished request replays its answer."""
+    return await runtime.submits.submit(principal, req, render, idempotent=True)

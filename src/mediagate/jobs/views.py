@@ -31,9 +31,9 @@ def render(
 STREAM_TOKEN_TTL = 900
 
 
-def stream_link(job: Job, signing_key: bytes) -> str:
-    token = stream_token(signing_key, job.id, job.workspace_id, STREAM_TOKEN_TTL)
-    return f"/v1/jobs/{job.id}/stream?token={token}"
+def stream_link(job_id: str, workspace_id: str, signing_key: bytes) -> str:
+    token = stream_token(signing_key, job_id, workspace_id, STREAM_TOKEN_TTL)
+    return f"/v1/jobs/{job_id}/stream?token={token}"
 
 
 def _iso(value: Any) -> str | None:
@@ -85,7 +85,10 @@ def native_job(
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
-        "links": {"self": f"/v1/jobs/{job.id}", "stream": stream_link(job, signing_key)},
+        "links": {
+            "self": f"/v1/jobs/{job.id}",
+            "stream": stream_link(job.id, job.workspace_id, signing_key),
+        },
     }
 
 

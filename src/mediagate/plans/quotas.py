@@ -35,9 +35,21 @@ class Charge:
     product: str
     day: str
     amount: int
+    limit: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"product": self.product, "day": self.day, "amount": self.amount}
+
+    def exceeded(self, plan: str, now: datetime) -> QuotaExceeded:
+        unit = {"image": "images", "video": "videos", "chat": "chat messages"}[self.product]
+        return QuotaExceeded(
+            f"daily quota of {self.limit} {unit} on the {plan} plan is used up; it resets at "
+            "00:00 UTC",
+            quota=self.product,
+            limit=self.limit,
+            plan=plan,
+            retry_after=seconds_to_reset(now),
+        )
 
 
 def day_of(now: datetime) -> str:
@@ -60,29 +72,29 @@ class QuotaService:
         plan_info = self.catalog.plans.get(plan)
         return plan_info.daily_quotas.get(product) if plan_info else None
 
-    async def consume(
-        self, workspace_id: str, plan: str, product: str, amount: int, now: datetime
-    ) -> Charge | None:
-        """Count ``amount`` of ``product`` for today, or raise 429 naming the quota."""
+    def charge_for(self, plan: str, product: str, amount: int, now: datetime) -> Charge | None:
+        """What accepting ``amount`` of ``product`` today counts against, if the plan limits
+        it; nothing is written."""
         quota_product = _QUOTA_PRODUCT.get(product)
         if quota_product is None:
             return None
         limit = self.limit(plan, quota_product)
         if limit is None:
             return None
-        day = day_of(now)
-        if not await self.repo.consume(workspace_id, quota_product, day, amount, limit):
-            wait = seconds_to_reset(now)
-            unit = {"image": "images", "video": "videos", "chat": "chat messages"}[quota_product]
-            raise QuotaExceeded(
-                f"daily quota of {limit} {unit} on the {plan} plan is used up; it resets at "
-                "00:00 UTC",
-                quota=quota_product,
-                limit=limit,
-                plan=plan,
-                retry_after=wait,
-            )
-        return Charge(quota_product, day, amount)
+        return Charge(quota_product, day_of(now), amount, limit)
+
+    async def consume(
+        self, workspace_id: str, plan: str, product: str, amount: int, now: datetime
+    ) -> Charge | None:
+        """Count ``amount`` of ``product`` for today, or raise 429 naming the quota."""
+        charge = self.charge_for(plan, product, amount, now)
+        if charge is None:
+            return None
+        if not await self.repo.consume(
+            workspace_id, charge.product, charge.day, amount, charge.limit
+        ):
+            raise charge.exceeded(plan, now)
+        return charge
 
     async def give_back(self, workspace_id: str, charge: dict[str, Any] | None) -> None:
         if charge:

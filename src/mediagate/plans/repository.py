@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +49,16 @@ class QuotaRepository:
                 used=(func.greatest if self.postgres else func.max)(QuotaUsage.used - amount, 0)
             )
         )
+
+    async def used_on(self, workspace_ids: Collection[str], day: str) -> dict[tuple[str, str], int]:
+        """``(workspace, product) -> used`` on ``day`` for several workspaces, locked until the
+        transaction ends where the database has row locks."""
+        rows = await self.session.execute(
+            select(QuotaUsage.workspace_id, QuotaUsage.product, QuotaUsage.used)
+            .where(QuotaUsage.workspace_id.in_(workspace_ids), QuotaUsage.day == day)
+            .with_for_update()
+        )
+        return {(workspace_id, product): used for workspace_id, product, used in rows}
 
     async def used(self, workspace_id: str, day: str) -> dict[str, int]:
         rows = await self.session.execute(

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediagate.assets.models import Asset
 from mediagate.assets.repository import AssetRepository
 from mediagate.jobs import views
 from mediagate.jobs.models import Job
-from mediagate.webhooks.models import WebhookDelivery, WebhookMessage
+from mediagate.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from mediagate.webhooks.repository import WebhookRepository
 
 if TYPE_CHECKING:
@@ -39,16 +41,44 @@ def public_base_url(runtime: Runtime) -> str:
 async def enqueue_job_event(
     session: AsyncSession, runtime: Runtime, job: Job, event_type: str, now: datetime
 ) -> WebhookMessage | None:
-    destinations: list[tuple[str | None, str]] = [
+    endpoints = await WebhookRepository(session).enabled_endpoints(job.workspace_id)
+    if not destinations(endpoints, job, event_type):
+        return None
+    assets = await AssetRepository(session).for_job(job.id)
+    built = build_message(runtime, endpoints, job, assets, event_type, now)
+    assert built is not None
+    message, deliveries = built
+    await WebhookRepository(session).add_message(message, deliveries)
+    await runtime.bus.notify(session, "webhooks")
+    return message
+
+
+def destinations(
+    endpoints: Sequence[WebhookEndpoint], job: Job, event_type: str
+) -> list[tuple[str | None, str]]:
+    """``(endpoint id, url)`` of everyone who hears about ``event_type`` of this job."""
+    found: list[tuple[str | None, str]] = [
         (endpoint.id, endpoint.url)
-        for endpoint in await WebhookRepository(session).enabled_endpoints(job.workspace_id)
+        for endpoint in endpoints
         if not endpoint.event_types or event_type in endpoint.event_types
     ]
     if job.webhook_url and event_type in JOB_URL_EVENTS:
-        destinations.append((None, job.webhook_url))
-    if not destinations:
+        found.append((None, job.webhook_url))
+    return found
+
+
+def build_message(
+    runtime: Runtime,
+    endpoints: Sequence[WebhookEndpoint],
+    job: Job,
+    assets: Sequence[Asset],
+    event_type: str,
+    now: datetime,
+) -> tuple[WebhookMessage, list[WebhookDelivery]] | None:
+    """The message for this event and one delivery per destination; None if nobody hears."""
+    targets = destinations(endpoints, job, event_type)
+    if not targets:
         return None
-    assets = await AssetRepository(session).for_job(job.id)
     body = views.render(
         job,
         assets,
@@ -78,8 +108,6 @@ async def enqueue_job_event(
             created_at=now,
             updated_at=now,
         )
-        for endpoint_id, url in destinations
+        for endpoint_id, url in targets
     ]
-    await WebhookRepository(session).add_message(message, deliveries)
-    await runtime.bus.notify(session, "webhooks")
-    return message
+    return message, deliveries

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,19 @@ class WebhookRepository:
                 )
             )
         ).all()
+
+    async def enabled_endpoints_of(
+        self, workspace_ids: Collection[str]
+    ) -> dict[str, list[WebhookEndpoint]]:
+        by_workspace: dict[str, list[WebhookEndpoint]] = {}
+        rows = await self.session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.workspace_id.in_(workspace_ids), WebhookEndpoint.enabled.is_(True)
+            )
+        )
+        for endpoint in rows:
+            by_workspace.setdefault(endpoint.workspace_id, []).append(endpoint)
+        return by_workspace
 
     async def add_message(self, message: WebhookMessage, deliveries: list[WebhookDelivery]) -> None:
         self.session.add(message)

@@ -19,13 +19,12 @@ from mediagate.avatars import library
 from mediagate.avatars.models import SavedAvatar
 from mediagate.avatars.service import SavedAvatarService
 from mediagate.catalog.service import CatalogService
-from mediagate.credits.models import LedgerEntry
 from mediagate.errors import InvalidRequest
 from mediagate.idempotency.service import fingerprint
 from mediagate.images.intake import sniff_mime
 from mediagate.jobs import views
 from mediagate.jobs.models import Job
-from mediagate.jobs.service import JobService, SubmitRequest, submit_job
+from mediagate.jobs.service import Accepted, JobService, SubmitRequest, submit_job
 from mediagate.runtime import Runtime
 from mediagate.surfaces.avatars import schemas as s
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
@@ -60,9 +59,9 @@ async def _store_references(items: list[str], runtime: Runtime) -> list[StoredIm
     return stored
 
 
-def _accepted(job: Job, _hold: LedgerEntry) -> dict[str, Any]:
+def _accepted(job: Accepted) -> dict[str, Any]:
     return s.AvatarAccepted(
-        id=job.public_id or "", created=int(job.created_at.timestamp()), job_id=job.id
+        id=job.public_id or "", created=int(job.created_at.timestamp()), job_id=job.job_id
     ).model_dump()
 
 

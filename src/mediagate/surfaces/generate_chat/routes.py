@@ -17,14 +17,13 @@ from mediagate.catalog.service import CatalogService
 from mediagate.chat.engines import ChatError, ChatRejected
 from mediagate.chat.knowledge import routes_from_openapi
 from mediagate.conversations.service import abandon_turn, begin_turn, chat_engine, end_turn
-from mediagate.credits.models import LedgerEntry
 from mediagate.errors import DomainError, InvalidRequest, NotFound, Unavailable
 from mediagate.idempotency.service import fingerprint
 from mediagate.jobs import views
 from mediagate.jobs.follow import wait_until_done
 from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
-from mediagate.jobs.service import JobService, SubmitRequest, submit_job
+from mediagate.jobs.service import Accepted, JobService, SubmitRequest, submit_job
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
 from mediagate.surfaces.generate_chat import schemas as s
 from mediagate.surfaces.generate_chat.schemas import VIDEO_DURATIONS
@@ -104,7 +103,7 @@ async def generate(
     return {**submitted.body, "status": job.status}
 
 
-def _accepted(job: Job, _hold: LedgerEntry) -> dict[str, Any]:
+def _accepted(job: Accepted) -> dict[str, Any]:
     return {"jobId": job.public_id, "status": "queued"}
 
 

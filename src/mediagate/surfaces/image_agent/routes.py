@@ -21,12 +21,10 @@ from mediagate.assets.uploads import (
     store_image_bytes,
 )
 from mediagate.catalog.service import CatalogService
-from mediagate.credits.models import LedgerEntry
 from mediagate.errors import InvalidRequest, PayloadTooLarge
 from mediagate.idempotency.service import fingerprint
 from mediagate.jobs.follow import TERMINAL_EVENTS, wait_until_done
-from mediagate.jobs.models import Job
-from mediagate.jobs.service import SubmitRequest, submit_job
+from mediagate.jobs.service import Accepted, SubmitRequest, submit_job
 from mediagate.jobs.views import stream_link
 from mediagate.net.guard import FetchRefused, check_url
 from mediagate.runtime import Runtime
@@ -133,10 +131,11 @@ async def _receive(
     )
 
 
-def _accepted(job: Job, _hold: LedgerEntry, signing_key: bytes) -> dict[str, Any]:
+def _accepted(job: Accepted, signing_key: bytes) -> dict[str, Any]:
+    link = stream_link(job.job_id, job.workspace_id, signing_key)
     return {
-        "job_id": job.id,
-        "links": {"self": f"/v1/jobs/{job.id}", "stream": stream_link(job, signing_key)},
+        "job_id": job.job_id,
+        "links": {"self": f"/v1/jobs/{job.job_id}", "stream": link},
     }
 
 
@@ -233,7 +232,7 @@ async def image_agent(
                 {**body.model_dump(mode="json"), "uploads": [img.sha256 for img in stored]}
             ),
         ),
-        lambda job, hold: _accepted(job, hold, key),
+        lambda job: _accepted(job, key),
     )
     response.status_code = submitted.status_code
     if wait is None:

@@ -29,7 +29,6 @@ from mediagate.assets.uploads import (
 from mediagate.auth.principal import Principal
 from mediagate.catalog.pricing import Units, quote
 from mediagate.catalog.schemas import Model
-from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
 from mediagate.db.base import new_id
 from mediagate.editor.images import UPLOAD_WINDOW, EditorImageRepository, EditorImageService
@@ -48,7 +47,7 @@ from mediagate.images.intake import sniff_mime
 from mediagate.jobs.follow import wait_until_done
 from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
-from mediagate.jobs.service import JobService, SubmitRequest, claim_key, release_key
+from mediagate.jobs.service import Accepted, SubmitRequest, claim_key, release_key
 from mediagate.jobs.status import JobStatus
 from mediagate.net.guard import FetchRefused, fetch
 from mediagate.runtime import Runtime
@@ -447,8 +446,7 @@ async def process(
         if claim.replay is not None:
             return claim.replay.response
     try:
-        async with runtime.db.writer() as session:
-            submitted = await JobService(session, runtime).submit(principal, req, _no_body)
+        submitted = await runtime.submits.submit(principal, req, _no_body, idempotent=False)
         job = await wait_until_done(runtime, submitted.job_id, PROCESS_WAIT_SECONDS)
         if job.status in (JobStatus.FAILED, JobStatus.CANCELED):
             raise _failure(job)
@@ -469,7 +467,7 @@ async def process(
         raise
 
 
-def _no_body(_job: Job, _hold: LedgerEntry) -> dict[str, Any]:
+def _no_body(_job: Accepted) -> dict[str, Any]:
     return {}
 
 

@@ -7,12 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 
 from mediagate.catalog.service import CatalogService
-from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
 from mediagate.idempotency.service import fingerprint
 from mediagate.jobs.follow import TERMINAL_EVENTS, wait_until_done
-from mediagate.jobs.models import Job
-from mediagate.jobs.service import JobService, SubmitRequest, submit_job
+from mediagate.jobs.service import Accepted, JobService, SubmitRequest, submit_job
 from mediagate.plans.quotas import QuotaService, day_of, seconds_to_reset
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep
 from mediagate.surfaces.native import schemas as s
@@ -24,12 +22,12 @@ router = APIRouter(tags=["agent credits"])
 SURFACE = "native"
 
 
-def _generate_result(job: Job, hold: LedgerEntry) -> dict[str, Any]:
+def _generate_result(job: Accepted) -> dict[str, Any]:
     return s.GenerateResult(
-        task_id=job.id,
+        task_id=job.job_id,
         provider_task_id=job.provider_task_id,
         status="pending",
-        usage_event_id=hold.id,
+        usage_event_id=job.usage_event_id,
     ).model_dump(exclude={"job"})
 
 
