@@ -27,3 +27,18 @@ class ApiKey(Base):
     mode: Mapped[str] = mapped_column(sa.String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuthEpoch(Base):
+    """One row counting changes that can alter a key's principal.
+
+    Database triggers add one on every update or delete of ``api_keys``, ``members`` and
+    ``workspaces``, in the changing transaction, whichever process makes it. Each process
+    caches principals of API keys with the value it read before loading them and drops its
+    cache when the value moves (see ``mediagate.auth.cache``).
+    """
+
+    __tablename__ = "auth_epoch"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(sa.BigInteger, default=0)

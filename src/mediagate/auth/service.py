@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,9 @@ from mediagate.auth.repository import ApiKeyRepository
 from mediagate.clock import utcnow
 from mediagate.errors import InvalidRequest, NotFound, Unauthenticated
 from mediagate.workspaces.repository import WorkspaceRepository
+
+if TYPE_CHECKING:
+    from mediagate.db.database import Database
 
 
 def parse_scopes(scopes: Iterable[str] | None) -> list[str]:
@@ -80,10 +84,8 @@ class ApiKeyService:
         return key
 
 
-async def authenticate(
-    session: AsyncSession, authorization: str | None, signing_key: bytes
-) -> Principal:
-    """Resolve an ``Authorization: Bearer`` header to a principal, or raise 401."""
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer`` header, or raise 401."""
     if not authorization:
         raise Unauthenticated(
             "missing Authorization header; send 'Bearer <api key>'", code="missing_api_key"
@@ -92,20 +94,59 @@ async def authenticate(
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("Authorization must be 'Bearer <api key>'", code="invalid_api_key")
+    return token
+
+
+async def authenticate(
+    session: AsyncSession, authorization: str | None, signing_key: bytes
+) -> Principal:
+    """Resolve an ``Authorization: Bearer`` header to a principal, or raise 401."""
+    token = bearer_token(authorization)
     if looks_like_key(token):
-        found = await ApiKeyRepository(session).with_workspace_by_hash(hash_secret(token))
-        if found is None or found[0].revoked_at is not None:
-            raise Unauthenticated("invalid or revoked API key", code="invalid_api_key")
-        key, workspace, member = found
-        return Principal(
-            workspace_id=workspace.id,
-            plan=workspace.plan,
-            member_id=member.id,
-            scopes=frozenset(key.scopes),
-            mode=key.mode,
-            api_key_id=key.id,
-            permissions=frozenset(member.permissions),
-        )
+        return await _key_principal(session, hash_secret(token))
+    return await _access_token_principal(session, token, signing_key)
+
+
+async def authenticate_cached(
+    db: Database, authorization: str | None, signing_key: bytes
+) -> Principal:
+    """``authenticate``, with API-key principals served from ``db.principals`` while the
+    auth epoch stands still; access tokens and failures always go to the database."""
+    token = bearer_token(authorization)
+    if not looks_like_key(token):
+        async with db.reader() as session:
+            return await _access_token_principal(session, token, signing_key)
+    key_hash = hash_secret(token)
+    # Read before the load: a change that commits meanwhile moves the epoch past this entry.
+    epoch = await db.auth_epoch()
+    if epoch is not None and (cached := db.principals.get(key_hash, epoch)) is not None:
+        return cached
+    async with db.reader() as session:
+        principal = await _key_principal(session, key_hash)
+    if epoch is not None:
+        db.principals.put(key_hash, epoch, principal)
+    return principal
+
+
+async def _key_principal(session: AsyncSession, key_hash: str) -> Principal:
+    found = await ApiKeyRepository(session).with_workspace_by_hash(key_hash)
+    if found is None or found[0].revoked_at is not None:
+        raise Unauthenticated("invalid or revoked API key", code="invalid_api_key")
+    key, workspace, member = found
+    return Principal(
+        workspace_id=workspace.id,
+        plan=workspace.plan,
+        member_id=member.id,
+        scopes=frozenset(key.scopes),
+        mode=key.mode,
+        api_key_id=key.id,
+        permissions=frozenset(member.permissions),
+    )
+
+
+async def _access_token_principal(
+    session: AsyncSession, token: str, signing_key: bytes
+) -> Principal:
     try:
         claims = tokens.decode_access_token(token, signing_key)
     except jwt.InvalidTokenError as exc:

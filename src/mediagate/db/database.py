@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,11 +25,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from mediagate.auth.cache import PrincipalCache
 from mediagate.db import sqlite_inline
 
 log = logging.getLogger("mediagate.db")
 _IMMEDIATE = "mediagate_immediate"
 _AFTER_COMMIT = "mediagate_after_commit"
+_AUTH_EPOCH = "SELECT value FROM auth_epoch WHERE id = 1"
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -60,6 +63,11 @@ class Database:
         )
         self._write = async_sessionmaker(write_bind, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # API-key principals of this process, valid while the auth epoch stands still.
+        self.principals = PrincipalCache()
+        path = make_url(url).database if self.is_sqlite else None
+        self._epoch_path = path if path and path != ":memory:" else None
+        self._epoch_conn: sqlite3.Connection | None = None
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -86,7 +94,40 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
 
+    async def auth_epoch(self) -> int | None:
+        """The auth epoch now (see ``mediagate.auth.cache``), or None where it cannot be read
+        cheaply and at once: then nothing may be served from the cache."""
+        if self.is_sqlite:
+            return self._sqlite_auth_epoch()
+        try:
+            async with self.engine.connect() as conn:
+                value = (await conn.exec_driver_sql(_AUTH_EPOCH)).scalar()
+        except DBAPIError as exc:
+            log.debug("auth epoch unreadable: %s", exc)
+            return None
+        return None if value is None else int(value)
+
+    def _sqlite_auth_epoch(self) -> int | None:
+        # A connection of its own, in autocommit: each statement sees the latest commit in WAL
+        # mode, and a read costs microseconds inline. busy_timeout 0: never wait on the loop.
+        if self._epoch_path is None:  # an in-memory database is one per connection
+            return None
+        try:
+            if self._epoch_conn is None:
+                self._epoch_conn = sqlite3.connect(
+                    self._epoch_path, timeout=0, isolation_level=None, check_same_thread=False
+                )
+            # fetchall, not fetchone: it finishes the statement, which ends the read.
+            rows = self._epoch_conn.execute(_AUTH_EPOCH).fetchall()
+        except sqlite3.Error as exc:  # busy, or a database not migrated yet
+            log.debug("auth epoch unreadable: %s", exc)
+            return None
+        return int(rows[0][0]) if rows else None
+
     async def dispose(self) -> None:
+        if self._epoch_conn is not None:
+            self._epoch_conn.close()
+            self._epoch_conn = None
         await self.engine.dispose()
 
     async def checkpoint_forever(self, every_seconds: float = 1.0) -> None:

@@ -44,6 +44,11 @@ def upgrade(url: str, revision: str = "head") -> None:
     _outside_event_loop(lambda: command.upgrade(alembic_config(url), revision))
 
 
+def downgrade(url: str, revision: str) -> None:
+    """Take the database back to ``revision``."""
+    _outside_event_loop(lambda: command.downgrade(alembic_config(url), revision))
+
+
 def check(url: str) -> None:
     """Raise if the models and the migrations disagree (``alembic check``)."""
     _outside_event_loop(lambda: command.check(alembic_config(url)))

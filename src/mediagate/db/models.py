@@ -2,7 +2,7 @@
 
 from mediagate.agents.models import SavedAgent
 from mediagate.assets.models import Asset
-from mediagate.auth.models import ApiKey
+from mediagate.auth.models import ApiKey, AuthEpoch
 from mediagate.avatars.models import SavedAvatar
 from mediagate.byok.models import ProviderKey
 from mediagate.conversations.models import Conversation, ConversationMessage
@@ -23,6 +23,7 @@ from mediagate.workspaces.models import Member, Workspace
 __all__ = [
     "ApiKey",
     "Asset",
+    "AuthEpoch",
     "Base",
     "Character",
     "Conversation",

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mediagate.auth.principal import Principal
-from mediagate.auth.service import authenticate
+from mediagate.auth.service import authenticate_cached
 from mediagate.plans.ratelimit import STATE_KEY, RateLimited
 from mediagate.runtime import Runtime
 
@@ -29,10 +29,9 @@ async def get_principal(
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
 ) -> Principal:
     runtime = get_runtime(request)
-    async with runtime.db.reader() as session:
-        principal = await authenticate(
-            session, request.headers.get("authorization"), runtime.settings.signing_key
-        )
+    principal = await authenticate_cached(
+        runtime.db, request.headers.get("authorization"), runtime.settings.signing_key
+    )
     plan = runtime.catalog.plans.get(principal.plan)
     if plan is not None:
         window = await runtime.limiter.hit(

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from collections.abc import Iterator
+from typing import Any
 
-from tests.conftest import Server
+import pytest
+from sqlalchemy import text
+
+from mediagate.app import create_app
+from mediagate.db.database import Database
+from mediagate.runtime import Runtime
+from tests.conftest import LiveServer, Server
 
 ENDPOINTS = [
     ("POST", "/v1/generate", {"model": "z-image", "prompt": "x", "request_id": "r1"}),
@@ -44,6 +52,68 @@ def test_revoked_key_stops_working_at_once(server: Server) -> None:
     assert t.client.get("/v1/credits/balance").status_code == 200
     server.cli("keys", "revoke", "--workspace", t.name, t.key[:16])
     assert t.client.get("/v1/credits/balance").status_code == 401
+
+
+@pytest.fixture
+def watched(server: Server) -> Iterator[tuple[Server, Runtime]]:
+    """Another app on the same database, whose runtime (and key cache) the test can see."""
+    settings = server.settings.model_copy(update={"embedded_workers": False})
+    runtime = Runtime.from_settings(settings)
+    with LiveServer(create_app(runtime=runtime)) as live:
+        other = Server(server.backend, live.url, settings, server.env, server.identity_key)
+        yield other, runtime
+        other.close()
+
+
+def write(server: Server, sql: str, **params: Any) -> None:
+    """A change made outside the server, as another process would make it."""
+
+    async def run() -> None:
+        db = Database(server.settings.resolved_database_url)
+        try:
+            async with db.writer() as session:
+                await session.execute(text(sql), params)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def test_a_cached_key_sees_plan_and_member_changes_at_once(
+    watched: tuple[Server, Runtime],
+) -> None:
+    server, runtime = watched
+    cache = runtime.db.principals
+    t = server.tenant()
+    server.cli("members", "add", "--workspace", t.name, "bot")
+    bot = server.client(
+        server.cli("keys", "create", "--workspace", t.name, "--member", "bot").strip()
+    )
+
+    hits = cache.hits
+    for _ in range(3):
+        assert t.client.get("/v1/usage").json()["data"]["plan"] == "enterprise"
+    assert cache.hits == hits + 2  # the key was looked up once
+
+    write(server, "UPDATE workspaces SET plan = 'pro' WHERE name = :name", name=t.name)
+    assert t.client.get("/v1/usage").json()["data"]["plan"] == "pro"
+
+    assert bot.get("/v1/members/me").json()["data"]["permissions"] == []
+    assert bot.get("/v1/members/me").json()["data"]["permissions"] == []
+    server.cli("members", "grant", "--workspace", t.name, "bot", "manage_keys")
+    assert bot.get("/v1/members/me").json()["data"]["permissions"] == ["manage_keys"]
+
+    write(
+        server,
+        "DELETE FROM members WHERE name = 'bot'"
+        " AND workspace_id = (SELECT id FROM workspaces WHERE name = :name)",
+        name=t.name,
+    )
+    assert bot.get("/v1/members/me").status_code == 401
+    assert t.client.get("/v1/usage").status_code == 200
+
+    write(server, "DELETE FROM workspaces WHERE name = :name", name=t.name)
+    assert t.client.get("/v1/usage").status_code == 401
 
 
 def test_unknown_route_is_404_in_the_envelope(server: Server) -> None:
