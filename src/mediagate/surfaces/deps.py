@@ -19,6 +19,12 @@ _bearer = HTTPBearer(
 )
 
 
+async def runtime_dependency(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain ``def`` dependency on a worker thread, a thread
+    # round trip on every request for what is one attribute read.
+    return get_runtime(request)
+
+
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -53,5 +59,5 @@ def base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
