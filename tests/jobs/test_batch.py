@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from mediagate.auth.principal import SCOPES, Principal
@@ -178,3 +179,44 @@ async def test_a_batch_that_fails_as_a_whole_is_written_again_one_by_one(
     # The failed key was never recorded: a corrected retry goes through.
     retry = await runtime.submits.submit(p, _request(runtime, key="b"), _render, idempotent=True)
     assert not retry.replayed
+
+
+async def test_rows_written_without_the_orm_read_back_as_the_orm_wrote_them(
+    runtime: Runtime,
+) -> None:
+    """On SQLite the batch writes through ``sqlite3`` itself: timestamps must keep
+    SQLAlchemy's text format (it is compared as text in SQL), JSON must round-trip."""
+    p = await _principal(runtime, credits=10 * PRICE)
+    at = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)  # no microseconds: the format's edge
+    runtime.clock = FrozenClock(at)  # type: ignore[assignment]
+    made = await runtime.submits.submit(
+        p, _request(runtime, key="fmt", prompt="é ☃"), _render, idempotent=True
+    )
+    async with runtime.db.reader() as s:
+        job = await s.get(Job, made.job_id)
+        assert job is not None
+        assert (job.created_at, job.run_after) == (at, at)
+        assert job.params["prompt"] == "é ☃" and job.metadata_ == {}
+        assert job.cancel_requested is False and job.lease_expires_at is None
+        if runtime.db.is_sqlite:
+            raw = (
+                await s.execute(text("SELECT created_at FROM jobs WHERE id = :id"), {"id": job.id})
+            ).scalar_one()
+            assert raw == "2026-11-23 12:00:00.000000"
+        # The claim query compares run_after with a bound timestamp: the job is due now.
+        due = await s.scalar(
+            select(func.count()).select_from(Job).where(Job.id == job.id, Job.run_after <= at)
+        )
+        assert due == 1
+    again = await runtime.submits.submit(
+        p, _request(runtime, key="fmt", prompt="é ☃"), _render, idempotent=True
+    )
+    assert again.replayed and again.body == made.body
+
+
+class FrozenClock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at

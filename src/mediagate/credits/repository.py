@@ -5,12 +5,28 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.clock import utcnow
 from mediagate.credits.models import CreditAccount, LedgerEntry
-from mediagate.db.base import UTCDateTime
+from mediagate.db.base import UTCDateTime, insert_rows
+
+_ACCOUNTS = cast(Table, CreditAccount.__table__)
+# Built once: constructing a statement costs more than running it.
+_LOCK_ACCOUNTS = (
+    select(_ACCOUNTS.c.workspace_id, _ACCOUNTS.c.balance, _ACCOUNTS.c.held)
+    .where(_ACCOUNTS.c.workspace_id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+_ADD_HELD = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.workspace_id == bindparam("account"))
+    .values(
+        held=_ACCOUNTS.c.held + bindparam("delta"),
+        updated_at=bindparam("at", type_=UTCDateTime()),
+    )
+)
 
 
 class CreditRepository:
@@ -25,32 +41,19 @@ class CreditRepository:
     ) -> dict[str, tuple[int, int]]:
         """``(balance, held)`` of several accounts, locked until the transaction ends
         (PostgreSQL row locks; a SQLite writer already holds the database's write lock)."""
-        rows = await self.session.execute(
-            select(CreditAccount.workspace_id, CreditAccount.balance, CreditAccount.held)
-            .where(CreditAccount.workspace_id.in_(workspace_ids))
-            .with_for_update()
-        )
+        connection = await self.session.connection()
+        rows = await connection.execute(_LOCK_ACCOUNTS, {"ids": list(workspace_ids)})
         return {workspace_id: (balance, held) for workspace_id, balance, held in rows}
 
     async def add_held(self, deltas: Mapping[str, int]) -> None:
         """Raise the held total of each account by its delta: one statement for them all."""
-        table = cast(Table, CreditAccount.__table__)
-        stmt = (
-            update(table)
-            .where(table.c.workspace_id == bindparam("account"))
-            .values(
-                held=table.c.held + bindparam("delta"),
-                updated_at=bindparam("at", type_=UTCDateTime()),
-            )
-        )
         now = utcnow()
         rows = [{"account": ws, "delta": d, "at": now} for ws, d in deltas.items() if d]
         if rows:
-            await (await self.session.connection()).execute(stmt, rows)
+            await (await self.session.connection()).execute(_ADD_HELD, rows)
 
     async def insert_entries(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(LedgerEntry), rows)
+        await insert_rows(self.session, LedgerEntry, rows)
 
     async def add_account(self, workspace_id: str) -> None:
         self.session.add(CreditAccount(workspace_id=workspace_id, balance=0, held=0))

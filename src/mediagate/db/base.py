@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import sqlite3
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from mediagate.db.sqlite_inline import InlineConnection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -44,4 +52,85 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Ids that grow with time put each new row at the right edge of its indexes, so a transaction
+    dirties a few pages instead of one per row (a batch of ten submits commits in less than
+    half the time than with random UUIDs), and ids sort by creation.
+
+    >>> a, b = new_id(), new_id()
+    >>> uuid.UUID(a).version, len(a), a[:8] <= b[:8]
+    (7, 36, True)
+    """
+    millis = time.time_ns() // 1_000_000
+    random_bits = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are used
+    value = (
+        (millis & (1 << 48) - 1) << 80
+        | 0x7 << 76  # version
+        | (random_bits >> 62 & 0xFFF) << 64
+        | 0b10 << 62  # variant
+        | random_bits & (1 << 62) - 1
+    )
+    return str(uuid.UUID(int=value))
+
+
+async def insert_rows(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` (keyed by attribute name, every row with the same keys) with one
+    ``executemany``. Column defaults are not applied; give every value.
+
+    The ORM's unit of work and even Core's per-execution bookkeeping cost several times what
+    the statement does, so on our inline SQLite connection the rows go to ``sqlite3`` directly,
+    converted by the columns' own SQLAlchemy bind processors (the stored text is identical);
+    elsewhere through a Core ``executemany``."""
+    if not rows:
+        return
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        driver = (await connection.get_raw_connection()).driver_connection
+        if isinstance(driver, InlineConnection):
+            sqlite_insert_rows(driver.sqlite, connection.dialect, model, rows)
+            return
+    statement, names = _insert_of(model)
+    await connection.execute(
+        statement, [{names[key]: value for key, value in row.items()} for row in rows]
+    )
+
+
+@functools.cache
+def _insert_of(model: type[Base]) -> tuple[sa.Insert, dict[str, str]]:
+    """The model's INSERT, built once, and its attribute -> column names."""
+    names = {attr.key: attr.columns[0].name for attr in sa.inspect(model).column_attrs}
+    return sa.insert(cast(sa.Table, model.__table__)), names
+
+
+def sqlite_insert_rows(
+    conn: sqlite3.Connection, dialect: sa.Dialect, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> None:
+    """``insert_rows`` on a ``sqlite3`` connection (inside its current transaction)."""
+    sql, fields = _sqlite_insert(model, tuple(rows[0]), dialect)
+    params = [
+        [row[key] if process is None else process(row[key]) for key, process in fields]
+        for row in rows
+    ]
+    try:
+        conn.executemany(sql, params)
+    except sqlite3.Error as exc:  # raised as SQLAlchemy would, e.g. IntegrityError
+        raise sa.exc.DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+
+@functools.cache
+def _sqlite_insert(
+    model: type[Base], keys: tuple[str, ...], dialect: sa.Dialect
+) -> tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]:
+    """``INSERT`` SQL for these attributes, and each one with its bind processor (or None)."""
+    mapper = sa.inspect(model)
+    columns = [mapper.column_attrs[key].columns[0] for key in keys]
+    names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
+    table = dialect.identifier_preparer.format_table(cast(sa.Table, model.__table__))
+    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"
+    return sql, [
+        (key, c.type.dialect_impl(dialect).bind_processor(dialect))
+        for key, c in zip(keys, columns, strict=True)
+    ]

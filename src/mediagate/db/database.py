@@ -90,6 +90,24 @@ class Database:
         for callback in callbacks:
             callback()
 
+    @contextlib.asynccontextmanager
+    async def sqlite_writer(self) -> AsyncIterator[tuple[sqlite3.Connection, Any]]:
+        """SQLite only: a write transaction on the ``sqlite3`` handle of a pooled connection,
+        with no session around it (a session costs more than a small transaction's
+        statements), and the dialect that converts values for it. Commits on success."""
+        assert self._write_lock is not None, "SQLite only"
+        async with self._write_lock, self.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(driver, sqlite_inline.InlineConnection)
+            raw = driver.sqlite
+            await sqlite_inline.begin_immediate(raw)
+            try:
+                yield raw, connection.dialect
+            except BaseException:
+                raw.rollback()
+                raise
+            await sqlite_inline.commit(raw)
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")

@@ -40,6 +40,15 @@ async def _retry_busy(call: Callable[[], Any]) -> Any:
         delay = min(delay * 2, 0.05)
 
 
+async def begin_immediate(conn: sqlite3.Connection) -> None:
+    """Take the write lock of an autocommit connection, backing off while another holds it."""
+    await _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+
+
+async def commit(conn: sqlite3.Connection) -> None:
+    await _retry_busy(conn.commit)
+
+
 class InlineCursor:
     def __init__(self, cursor: sqlite3.Cursor) -> None:
         self._cursor = cursor
@@ -114,6 +123,11 @@ class InlineConnection:
 
     @property
     def _connection(self) -> sqlite3.Connection | None:
+        return self._conn
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection itself, for callers that run statements directly."""
         return self._conn
 
     @property

@@ -64,7 +64,12 @@ class LocalBus:
         self, session: AsyncSession, topic: str, key: str = "", payload: str = ""
     ) -> None:
         assert topic in TOPICS, topic
-        after_commit(session, lambda: self.dispatch(topic, key, payload))
+        after_commit(session, lambda: self.announce([(topic, key, payload)]))
+
+    def announce(self, notes: Sequence[Note]) -> None:
+        """Send notifications of a change that has already committed."""
+        for topic, key, payload in notes:
+            self.dispatch(topic, key, payload)
 
     async def notify_many(self, session: AsyncSession, notes: Sequence[Note]) -> None:
         """Several ``(topic, key, payload)`` notifications from one transaction."""
@@ -198,19 +203,15 @@ class RedisBus(_ListenerBus):
 
         self._redis = redis.from_url(redis_url)
 
-    async def notify(
-        self, session: AsyncSession, topic: str, key: str = "", payload: str = ""
-    ) -> None:
-        assert topic in TOPICS, topic
-        message = _encode(key, payload)
+    def announce(self, notes: Sequence[Note]) -> None:
+        loop = asyncio.get_running_loop()
+        for topic, key, payload in notes:
+            assert topic in TOPICS, topic
+            task = loop.create_task(self._publish(_CHANNEL_PREFIX + topic, _encode(key, payload)))
+            task.add_done_callback(_log_failure)
 
-        async def send() -> None:
-            await self._redis.publish(_CHANNEL_PREFIX + topic, message)
-
-        def publish() -> None:
-            asyncio.get_running_loop().create_task(send()).add_done_callback(_log_failure)
-
-        after_commit(session, publish)
+    async def _publish(self, channel: str, message: str) -> None:
+        await self._redis.publish(channel, message)
 
     async def _listen(self) -> None:
         pubsub = self._redis.pubsub()

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mediagate.db.base import insert_rows
 from mediagate.idempotency.models import IdempotencyRecord
+
+_RECORDS = cast(Table, IdempotencyRecord.__table__)
+# Built once (constructing a statement costs more than running it). All three columns of the
+# unique index are constrained, so that it is searched rather than scanned.
+_FIND_MANY = select(_RECORDS).where(
+    _RECORDS.c.workspace_id.in_(bindparam("workspaces", expanding=True)),
+    _RECORDS.c.surface.in_(bindparam("surfaces", expanding=True)),
+    _RECORDS.c.key.in_(bindparam("keys", expanding=True)),
+)
 
 
 class IdempotencyRepository:
@@ -27,22 +37,25 @@ class IdempotencyRepository:
 
     async def find_many(
         self, keys: Collection[tuple[str, str, str]]
-    ) -> dict[tuple[str, str, str], IdempotencyRecord]:
-        """The records of many ``(workspace, surface, key)`` triples, in one query."""
+    ) -> dict[tuple[str, str, str], Row[Any]]:
+        """The records (plain rows) of many ``(workspace, surface, key)`` triples, in one
+        query."""
         if not keys:
             return {}
-        rows = await self.session.scalars(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.workspace_id.in_({w for w, _, _ in keys}),
-                IdempotencyRecord.key.in_({k for _, _, k in keys}),
-            )
+        connection = await self.session.connection()
+        rows = await connection.execute(
+            _FIND_MANY,
+            {
+                "workspaces": list({w for w, _, _ in keys}),
+                "surfaces": list({s for _, s, _ in keys}),
+                "keys": list({k for _, _, k in keys}),
+            },
         )
         found = {(r.workspace_id, r.surface, r.key): r for r in rows}
         return {triple: found[triple] for triple in keys if triple in found}
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(IdempotencyRecord), rows)
+        await insert_rows(self.session, IdempotencyRecord, rows)
 
     async def delete_ids(self, ids: Collection[str]) -> None:
         if ids:

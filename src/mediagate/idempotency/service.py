@@ -19,7 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,7 +50,22 @@ class Claim:
     record_id: str | None = None
 
 
-def replay_of(record: IdempotencyRecord, print_: str) -> Replay:
+class StoredOutcome(Protocol):
+    """A record as the ORM loads it, or a plain row of its table."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def response(self) -> dict[str, Any] | None: ...
+    @property
+    def job_id(self) -> str | None: ...
+
+
+def replay_of(record: StoredOutcome, print_: str) -> Replay:
     """The stored outcome to send again, or 409 while it is in flight or for another body."""
     if record.state != "completed" or record.response is None:
         raise Conflict(

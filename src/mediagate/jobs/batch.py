@@ -28,31 +28,34 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.assets.models import Asset
 from mediagate.auth.principal import Principal
 from mediagate.catalog.pricing import quote
 from mediagate.clock import utcnow
-from mediagate.credits.repository import CreditRepository
+from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import TOP_UP_SUGGESTION
 from mediagate.db.base import new_id
 from mediagate.errors import Conflict, DomainError, InsufficientCredits, NotFound
 from mediagate.events.bus import Note
 from mediagate.idempotency.models import IdempotencyRecord
-from mediagate.idempotency.repository import IdempotencyRepository
 from mediagate.idempotency.service import RETENTION, replay_of
+from mediagate.jobs.batch_store import (
+    BatchStore,
+    CoreStore,
+    Key,
+    NeedsSession,
+    Record,
+    SqliteStore,
+)
 from mediagate.jobs.events import WEBHOOK_EVENTS
 from mediagate.jobs.models import Job, JobEvent
 from mediagate.jobs.service import Accepted, Renderer, SubmitRequest, Submitted
 from mediagate.jobs.status import JobStatus
-from mediagate.plans.quotas import Charge, QuotaService, day_of
-from mediagate.plans.repository import QuotaRepository
+from mediagate.plans.quotas import Charge, charge_for, day_of
 from mediagate.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from mediagate.webhooks.outbox import build_message
-from mediagate.webhooks.repository import WebhookRepository
 
 if TYPE_CHECKING:
     from mediagate.runtime import Runtime
@@ -62,7 +65,6 @@ log = logging.getLogger("mediagate.jobs")
 MAX_BATCH = 64
 _QUEUED = {"status": JobStatus.QUEUED.value}
 _QUEUED_WEBHOOK = WEBHOOK_EVENTS["queued"]
-Key = tuple[str, str, str]  # workspace, surface, idempotency key
 
 
 class _Raced(Exception):
@@ -120,6 +122,8 @@ class SubmitBatcher:
 
     async def _drain(self) -> None:
         while self._queue:
+            # One turn of the loop first, so that submits already on their way join this batch.
+            await asyncio.sleep(0)
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
                 await self._write_batch(batch)
@@ -160,8 +164,20 @@ class SubmitBatcher:
         _resolve(item.future, outcome)
 
     async def _transaction(self, batch: list[_Pending]) -> list[Submitted | Exception]:
-        async with self.runtime.db.writer() as session:
-            outcomes = await _Batch(self.runtime, session, batch).run()
+        db = self.runtime.db
+        if db.is_sqlite and not any(item.req.input_assets for item in batch):
+            # The common case, without a session; one that needs the ORM starts again below.
+            try:
+                async with db.sqlite_writer() as (conn, dialect):
+                    store = SqliteStore(conn, dialect)
+                    outcomes = await _Batch(self.runtime, store, batch).run()
+                self.runtime.bus.announce(store.committed_notes)
+                self.transactions += 1
+                return outcomes
+            except NeedsSession:
+                pass
+        async with db.writer() as session:
+            outcomes = await _Batch(self.runtime, CoreStore(session, self.runtime.bus), batch).run()
         self.transactions += 1
         return outcomes
 
@@ -178,15 +194,14 @@ def _resolve(future: asyncio.Future[Submitted], outcome: Submitted | Exception) 
 class _Batch:
     """One transaction's worth of submits: read, decide in order, write."""
 
-    def __init__(self, runtime: Runtime, session: AsyncSession, batch: list[_Pending]) -> None:
+    def __init__(self, runtime: Runtime, store: BatchStore, batch: list[_Pending]) -> None:
         self.runtime = runtime
-        self.session = session
+        self.store = store
         self.batch = batch
         self.now = runtime.clock.now()
-        self.quotas = QuotaService(session, runtime.catalog)
         self.writes = _Writes()
         # Filled by ``_read``.
-        self.records: dict[Key, IdempotencyRecord] = {}
+        self.records: dict[Key, Record] = {}
         self.accounts: dict[str, list[int]] = {}
         self.used: dict[tuple[str, str], int] = {}
         self.endpoints: dict[str, list[WebhookEndpoint]] = {}
@@ -207,20 +222,20 @@ class _Batch:
     async def _read(self) -> None:
         workspaces = {item.principal.workspace_id for item in self.batch}
         keys = [key for key in map(_key, self.batch) if key is not None]
-        self.records = await IdempotencyRepository(self.session).find_many(keys)
-        accounts = await CreditRepository(self.session).accounts_for_update(workspaces)
+        self.records = await self.store.records(keys)
+        accounts = await self.store.accounts(workspaces)
         self.accounts = {ws: [balance, held] for ws, (balance, held) in accounts.items()}
         limited = {
             item.principal.workspace_id for item in self.batch if self._charge(item) is not None
         }
         if limited:
-            self.used = await QuotaRepository(self.session).used_on(limited, day_of(self.now))
-        self.endpoints = await WebhookRepository(self.session).enabled_endpoints_of(workspaces)
+            self.used = await self.store.quota_used(limited, day_of(self.now))
+        self.endpoints = await self.store.endpoints(workspaces)
 
     def _charge(self, item: _Pending) -> Charge | None:
         req, product = item.req, item.req.model.product
         amount = req.units.count if product == "image" else 1
-        return self.quotas.charge_for(item.principal.plan, product, amount, self.now)
+        return charge_for(self.runtime.catalog, item.principal.plan, product, amount, self.now)
 
     def _decide(self, item: _Pending) -> Submitted:
         principal, req, now = item.principal, item.req, self.now
@@ -367,27 +382,21 @@ class _Batch:
         }
 
     async def _write(self) -> None:
-        writes, session = self.writes, self.session
+        writes = self.writes
         if not writes.jobs and not writes.expired_records:
             return
-        await IdempotencyRepository(session).delete_ids(writes.expired_records)
-        quotas = QuotaRepository(session)
+        store = self.store
+        await store.delete_records(writes.expired_records)
         for (workspace_id, product, day, limit), amount in writes.quota.items():
-            if not await quotas.consume(workspace_id, product, day, amount, limit):
+            if not await store.consume_quota(workspace_id, product, day, amount, limit):
                 raise _Raced(f"the {product} quota of {workspace_id} moved under this batch")
-        credits = CreditRepository(session)
-        await credits.add_held(writes.held)
-        await credits.insert_entries(writes.holds)
-        if writes.jobs:
-            await session.execute(insert(Job), writes.jobs)
-            await session.execute(insert(JobEvent), writes.events)
-        await IdempotencyRepository(session).insert_many(writes.records)
-        if writes.assets:
-            session.add_all(writes.assets)
-            await session.flush()
-        for message, deliveries in writes.webhooks:
-            await WebhookRepository(session).add_message(message, deliveries)
-        await self.runtime.bus.notify_many(session, writes.notes)
+        await store.add_held(writes.held)
+        await store.insert(LedgerEntry, writes.holds)
+        await store.insert(Job, writes.jobs)
+        await store.insert(JobEvent, writes.events)
+        await store.insert(IdempotencyRecord, writes.records)
+        await store.add_objects(writes.assets, writes.webhooks)
+        await store.notify(writes.notes)
 
 
 def _key(item: _Pending) -> Key | None:

@@ -63,25 +63,35 @@ def seconds_to_reset(now: datetime) -> int:
     return max(1, int((tomorrow - now).total_seconds() + 0.999))
 
 
+def limit_of(catalog: Catalog, plan: str, product: str) -> int | None:
+    plan_info = catalog.plans.get(plan)
+    return plan_info.daily_quotas.get(product) if plan_info else None
+
+
+def charge_for(
+    catalog: Catalog, plan: str, product: str, amount: int, now: datetime
+) -> Charge | None:
+    """What accepting ``amount`` of ``product`` today counts against, if the plan limits it;
+    nothing is written."""
+    quota_product = _QUOTA_PRODUCT.get(product)
+    if quota_product is None:
+        return None
+    limit = limit_of(catalog, plan, quota_product)
+    if limit is None:
+        return None
+    return Charge(quota_product, day_of(now), amount, limit)
+
+
 class QuotaService:
     def __init__(self, session: AsyncSession, catalog: Catalog) -> None:
         self.repo = QuotaRepository(session)
         self.catalog = catalog
 
     def limit(self, plan: str, product: str) -> int | None:
-        plan_info = self.catalog.plans.get(plan)
-        return plan_info.daily_quotas.get(product) if plan_info else None
+        return limit_of(self.catalog, plan, product)
 
     def charge_for(self, plan: str, product: str, amount: int, now: datetime) -> Charge | None:
-        """What accepting ``amount`` of ``product`` today counts against, if the plan limits
-        it; nothing is written."""
-        quota_product = _QUOTA_PRODUCT.get(product)
-        if quota_product is None:
-            return None
-        limit = self.limit(plan, quota_product)
-        if limit is None:
-            return None
-        return Charge(quota_product, day_of(now), amount, limit)
+        return charge_for(self.catalog, plan, product, amount, now)
 
     async def consume(
         self, workspace_id: str, plan: str, product: str, amount: int, now: datetime

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.plans.models import QuotaUsage
+
+_USED_ON = (
+    select(QuotaUsage.workspace_id, QuotaUsage.product, QuotaUsage.used)
+    .where(
+        QuotaUsage.workspace_id.in_(bindparam("workspaces", expanding=True)),
+        QuotaUsage.day == bindparam("day"),
+    )
+    .with_for_update()
+)
 
 
 class QuotaRepository:
@@ -53,11 +62,7 @@ class QuotaRepository:
     async def used_on(self, workspace_ids: Collection[str], day: str) -> dict[tuple[str, str], int]:
         """``(workspace, product) -> used`` on ``day`` for several workspaces, locked until the
         transaction ends where the database has row locks."""
-        rows = await self.session.execute(
-            select(QuotaUsage.workspace_id, QuotaUsage.product, QuotaUsage.used)
-            .where(QuotaUsage.workspace_id.in_(workspace_ids), QuotaUsage.day == day)
-            .with_for_update()
-        )
+        rows = await self.session.execute(_USED_ON, {"workspaces": list(workspace_ids), "day": day})
         return {(workspace_id, product): used for workspace_id, product, used in rows}
 
     async def used(self, workspace_id: str, day: str) -> dict[str, int]:

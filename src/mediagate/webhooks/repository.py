@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.webhooks.models import (
@@ -16,6 +16,12 @@ from mediagate.webhooks.models import (
     WebhookMessage,
 )
 from mediagate.workspaces.models import Workspace
+
+# Built once: constructing a statement costs more than running it.
+_ENABLED_OF = select(WebhookEndpoint).where(
+    WebhookEndpoint.workspace_id.in_(bindparam("workspaces", expanding=True)),
+    WebhookEndpoint.enabled.is_(True),
+)
 
 
 class WebhookRepository:
@@ -35,11 +41,7 @@ class WebhookRepository:
         self, workspace_ids: Collection[str]
     ) -> dict[str, list[WebhookEndpoint]]:
         by_workspace: dict[str, list[WebhookEndpoint]] = {}
-        rows = await self.session.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.workspace_id.in_(workspace_ids), WebhookEndpoint.enabled.is_(True)
-            )
-        )
+        rows = await self.session.scalars(_ENABLED_OF, {"workspaces": list(workspace_ids)})
         for endpoint in rows:
             by_workspace.setdefault(endpoint.workspace_id, []).append(endpoint)
         return by_workspace
