@@ -17,7 +17,12 @@ def test_openapi_lists_the_endpoints(server: Server) -> None:
         "/auth/moltbook/exchange",
     ]:
         assert path in spec["paths"], path
-    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    # Every operation that authenticates says so; the public ones do not.
+    assert spec["paths"]["/v1/generate"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert spec["paths"]["/api/v1/image-editor/process"]["post"]["security"]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+    assert "security" not in spec["paths"]["/auth/moltbook/exchange"]["post"]
     for path in [
         "/v2/image/agent",
         "/v2/agents",
