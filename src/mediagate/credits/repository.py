@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Collection, Mapping
+from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mediagate.clock import utcnow
 from mediagate.credits.models import CreditAccount, LedgerEntry
-from mediagate.db.base import UTCDateTime, insert_rows
+from mediagate.db.base import UTCDateTime
 
 _ACCOUNTS = cast(Table, CreditAccount.__table__)
 # Built once: constructing a statement costs more than running it.
@@ -51,9 +51,6 @@ class CreditRepository:
         rows = [{"account": ws, "delta": d, "at": now} for ws, d in deltas.items() if d]
         if rows:
             await (await self.session.connection()).execute(_ADD_HELD, rows)
-
-    async def insert_entries(self, rows: Sequence[dict[str, Any]]) -> None:
-        await insert_rows(self.session, LedgerEntry, rows)
 
     async def add_account(self, workspace_id: str) -> None:
         self.session.add(CreditAccount(workspace_id=workspace_id, balance=0, held=0))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mediagate.db.base import insert_rows
 from mediagate.idempotency.models import IdempotencyRecord
 
 _RECORDS = cast(Table, IdempotencyRecord.__table__)
@@ -53,9 +52,6 @@ class IdempotencyRepository:
         )
         found = {(r.workspace_id, r.surface, r.key): r for r in rows}
         return {triple: found[triple] for triple in keys if triple in found}
-
-    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        await insert_rows(self.session, IdempotencyRecord, rows)
 
     async def delete_ids(self, ids: Collection[str]) -> None:
         if ids:

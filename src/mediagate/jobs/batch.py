@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
@@ -37,7 +37,7 @@ from mediagate.clock import utcnow
 from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import TOP_UP_SUGGESTION
 from mediagate.db.base import new_id
-from mediagate.errors import Conflict, DomainError, InsufficientCredits, NotFound
+from mediagate.errors import DomainError, InsufficientCredits, NotFound
 from mediagate.events.bus import Note
 from mediagate.idempotency.models import IdempotencyRecord
 from mediagate.idempotency.service import RETENTION, replay_of
@@ -205,8 +205,6 @@ class _Batch:
         self.accounts: dict[str, list[int]] = {}
         self.used: dict[tuple[str, str], int] = {}
         self.endpoints: dict[str, list[WebhookEndpoint]] = {}
-        # Keys created earlier in this batch: a twin later in it replays them.
-        self.created: dict[Key, tuple[str, Submitted]] = {}
 
     async def run(self) -> list[Submitted | Exception]:
         await self._read()
@@ -241,14 +239,7 @@ class _Batch:
         principal, req, now = item.principal, item.req, self.now
         key = _key(item)
         if key is not None:
-            if key in self.created:
-                print_, earlier = self.created[key]
-                if print_ != req.fingerprint:
-                    raise Conflict(
-                        "this idempotency key was already used with a different request body",
-                        code="idempotency_key_mismatch",
-                    )
-                return replace(earlier, replayed=True)
+            # Also finds a key recorded earlier in this same batch: its twin replays it.
             record = self.records.get(key)
             if record is not None:
                 if record.expires_at > now:
@@ -308,22 +299,25 @@ class _Batch:
             writes.webhooks.append(built)
             writes.notes.append(("webhooks", "", ""))
         if key is not None:
+            record = Record(
+                new_id(),
+                "completed",
+                req.fingerprint,
+                req.status_code,
+                submitted.body,
+                job_id,
+                now + RETENTION,
+            )
+            self.records[key] = record
             writes.records.append(
                 {
-                    "id": new_id(),
+                    **record._asdict(),
                     "workspace_id": key[0],
                     "surface": key[1],
                     "key": key[2],
-                    "fingerprint": req.fingerprint,
-                    "state": "completed",
-                    "status_code": req.status_code,
-                    "response": submitted.body,
-                    "job_id": job_id,
                     "created_at": now,
-                    "expires_at": now + RETENTION,
                 }
             )
-            self.created[key] = (req.fingerprint, submitted)
         return submitted
 
     def _job_row(

@@ -90,14 +90,11 @@ class QuotaService:
     def limit(self, plan: str, product: str) -> int | None:
         return limit_of(self.catalog, plan, product)
 
-    def charge_for(self, plan: str, product: str, amount: int, now: datetime) -> Charge | None:
-        return charge_for(self.catalog, plan, product, amount, now)
-
     async def consume(
         self, workspace_id: str, plan: str, product: str, amount: int, now: datetime
     ) -> Charge | None:
         """Count ``amount`` of ``product`` for today, or raise 429 naming the quota."""
-        charge = self.charge_for(plan, product, amount, now)
+        charge = charge_for(self.catalog, plan, product, amount, now)
         if charge is None:
             return None
         if not await self.repo.consume(
