@@ -127,3 +127,44 @@ def test_malformed_json_is_400(server: Server) -> None:
         "/v1/generate", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 400 and r.json()["message"] == "validation_error"
+
+
+@pytest.mark.parametrize("path", ["/v1/generate", "/v1/credits/estimate"])
+@pytest.mark.parametrize(
+    ("content", "content_type", "field"),
+    [
+        (b"{not json", "application/json", "body"),
+        (b"", "application/json", "body"),
+        (b"[1, 2]", "application/json", "body"),
+        (b'{"model": "z-image"}', "text/plain", "body"),
+        (b'{"model": "z-image"}', None, "body"),
+        (b'{"model": 7}', "application/json; charset=utf-8", "model"),
+    ],
+)
+def test_bodies_these_routes_read_themselves_fail_like_any_other(
+    server: Server, path: str, content: bytes, content_type: str | None, field: str
+) -> None:
+    # /v1/generate and /v1/credits/estimate parse their own JSON (deps.read_json); what is
+    # not a JSON object of the right shape is a 400 in the envelope, naming the field.
+    t = server.tenant()
+    headers = {"Content-Type": content_type} if content_type else {}
+    r = t.client.post(path, content=content, headers=headers)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["message"] == "validation_error" and body["data"] is None
+    assert field in [e["field"] for e in body["errors"]], body
+
+
+def test_the_key_is_checked_before_the_body(server: Server) -> None:
+    r = server.client().post(
+        "/v1/generate",
+        content=b"{not json",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer mg_test_nope"},
+    )
+    assert r.status_code == 401 and r.json()["message"] == "invalid_api_key"
+    ok = server.tenant().client.post(
+        "/v1/credits/estimate",
+        content=b'{"model": "z-image"}',
+        headers={"Content-Type": "application/vnd.api+json"},
+    )
+    assert ok.status_code == 200 and ok.json()["data"]["credits"] > 0

@@ -34,6 +34,13 @@ def test_openapi_lists_the_endpoints(server: Server) -> None:
         "/v1/usage",
     ]:
         assert path in spec["paths"], path
+    # Routes that read their own body still document it, and the headers they read.
+    generate = spec["paths"]["/v1/generate"]["post"]
+    body = generate["requestBody"]["content"]["application/json"]["schema"]
+    assert {"request_id", "model"} <= set(body["required"]) and "units" in body["properties"]
+    assert [p["name"] for p in generate["parameters"]] == ["prefer"]
+    estimate = spec["paths"]["/v1/credits/estimate"]["post"]["requestBody"]["content"]
+    assert "model" in estimate["application/json"]["schema"]["required"]
     agent_body = spec["paths"]["/v2/image/agent"]["post"]["requestBody"]["content"]
     assert set(agent_body) == {"multipart/form-data", "application/json"}
     assert agent_body["multipart/form-data"]["schema"]["properties"]["images"]["maxItems"] == 10

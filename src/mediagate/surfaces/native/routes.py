@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from mediagate.catalog.service import CatalogService
@@ -13,7 +13,14 @@ from mediagate.idempotency.service import fingerprint
 from mediagate.jobs.follow import TERMINAL_EVENTS, wait_until_done
 from mediagate.jobs.service import Accepted, JobService, SubmitRequest, submit_job
 from mediagate.plans.quotas import QuotaService, day_of, seconds_to_reset
-from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, get_runtime
+from mediagate.surfaces.deps import (
+    PrincipalDep,
+    RuntimeDep,
+    get_principal,
+    get_runtime,
+    read_json,
+    reads_itself,
+)
 from mediagate.surfaces.native import schemas as s
 from mediagate.surfaces.native.envelope import Envelope, ok
 from mediagate.surfaces.native.jobs import job_view
@@ -34,21 +41,19 @@ def _generate_result(job: Accepted) -> dict[str, Any]:
 
 @router.post(
     "/v1/generate",
+    openapi_extra=reads_itself(s.GenerateRequest, headers=["prefer"]),
     response_model=Envelope[s.GenerateResult],
     response_model_exclude_unset=True,
     summary="Start a generation (idempotent on request_id; Prefer: wait=N to wait for it)",
 )
-async def generate(
-    body: s.GenerateRequest,
-    request: Request,
-    response: Response,
-    principal: PrincipalDep,
-    prefer: Annotated[str | None, Header()] = None,
-) -> Any:
-    # The busiest route: every dependency costs each request (see deps.document_bearer_auth).
+async def generate(request: Request) -> JSONResponse:
+    # The busiest route reads its own parameters (see deps.read_json), and answers in the
+    # response model's shape without FastAPI validating it again.
     runtime = get_runtime(request)
+    principal = await get_principal(request)
     principal.require("generate")
-    wait = wait_seconds(prefer)
+    body = await read_json(request, s.GenerateRequest)
+    wait = wait_seconds(request.headers.get("prefer"))
     units = body.units.model_dump() if body.units else None
     priced = CatalogService(runtime.catalog).price(
         body.model,
@@ -75,25 +80,32 @@ async def generate(
         _generate_result,
     )
     if wait is None:
-        # Already in the response model's shape: answered as is, not validated again.
         return JSONResponse(ok(submitted.body))
     job = await wait_until_done(runtime, submitted.job_id, wait)
-    response.headers["Preference-Applied"] = f"wait={wait}"
     async with runtime.db.reader() as session:
         outputs = await JobService(session, runtime).outputs(job)
     view = job_view(request, runtime, job, outputs)
     done = job.status in TERMINAL_EVENTS
-    return ok({**submitted.body, "status": job.status if done else "pending", "job": view})
+    result = s.GenerateResult.model_validate(
+        {**submitted.body, "status": job.status if done else "pending", "job": view}
+    )
+    return JSONResponse(
+        ok(result.model_dump(mode="json", exclude_unset=True)),
+        headers={"Preference-Applied": f"wait={wait}"},
+    )
 
 
 @router.post(
     "/v1/credits/estimate",
+    openapi_extra=reads_itself(s.EstimateRequest),
     response_model=Envelope[s.Estimate],
     summary="Price a generation without running it",
 )
-async def estimate(
-    body: s.EstimateRequest, principal: PrincipalDep, runtime: RuntimeDep
-) -> dict[str, Any]:
+async def estimate(request: Request) -> JSONResponse:
+    # Called before every generate by agents; reads its own parameters like generate.
+    runtime = get_runtime(request)
+    principal = await get_principal(request)
+    body = await read_json(request, s.EstimateRequest)
     priced = CatalogService(runtime.catalog).price(
         body.model,
         product=body.product,
@@ -105,18 +117,20 @@ async def estimate(
     )
     async with runtime.db.reader() as session:
         balance = await CreditService(session).balance(principal.workspace_id)
-    return ok(
-        s.Estimate(
-            model=priced.model.id,
-            product=priced.model.product,
-            units=priced.units.as_dict(),
-            credits=priced.quote.credits,
-            unit_credits=priced.quote.unit_credits,
-            breakdown=priced.quote.breakdown,
-            price_version=runtime.catalog.price_version,
-            available=balance.available,
-            can_proceed=balance.available >= priced.quote.credits,
-        ).model_dump()
+    return JSONResponse(
+        ok(
+            s.Estimate(
+                model=priced.model.id,
+                product=priced.model.product,
+                units=priced.units.as_dict(),
+                credits=priced.quote.credits,
+                unit_credits=priced.quote.unit_credits,
+                breakdown=priced.quote.breakdown,
+                price_version=runtime.catalog.price_version,
+                available=balance.available,
+                can_proceed=balance.available >= priced.quote.credits,
+            ).model_dump(mode="json")
+        )
     )
 
 
