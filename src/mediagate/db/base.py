@@ -6,7 +6,6 @@ import functools
 import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -58,6 +57,7 @@ def new_id() -> str:
     dirties a few pages instead of one per row (a batch of ten submits commits in less than
     half the time than with random UUIDs), and ids sort by creation.
 
+    >>> import uuid
     >>> a, b = new_id(), new_id()
     >>> uuid.UUID(a).version, len(a), a[:8] <= b[:8]
     (7, 36, True)
@@ -71,7 +71,9 @@ def new_id() -> str:
         | 0b10 << 62  # variant
         | random_bits & (1 << 62) - 1
     )
-    return str(uuid.UUID(int=value))
+    # What str(uuid.UUID(int=value)) gives, without building one: 1.7 µs instead of 2.6.
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 async def insert_rows(
@@ -130,7 +132,26 @@ def _sqlite_insert(
     names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
     table = dialect.identifier_preparer.format_table(cast(sa.Table, model.__table__))
     sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"
-    return sql, [
-        (key, c.type.dialect_impl(dialect).bind_processor(dialect))
-        for key, c in zip(keys, columns, strict=True)
-    ]
+    fields = []
+    for key, column in zip(keys, columns, strict=True):
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None and isinstance(column.type, (UTCDateTime, sa.DateTime)):
+            process = _repeating(process)
+        fields.append((key, process))
+    return sql, fields
+
+
+def _repeating(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` that remembers its last value: the rows of a batch share their timestamps
+    (one ``now``), and a datetime cannot change under us."""
+    last: tuple[Any, Any] = (object(), None)
+
+    def convert(value: Any) -> Any:
+        nonlocal last
+        seen, converted = last  # one read: a pair that belongs together
+        if value is not seen:
+            converted = process(value)
+            last = (value, converted)
+        return converted
+
+    return convert

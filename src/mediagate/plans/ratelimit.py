@@ -33,6 +33,10 @@ class Window:
             **({} if self.allowed else {"Retry-After": str(max(1, reset_in))}),
         }
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers()`` as ASGI header pairs (lower-case names)."""
+        return [(name.lower().encode(), value.encode()) for name, value in self.headers().items()]
+
 
 class RequestLimiter:
     def __init__(self, redis_url: str | None = None) -> None:
@@ -53,10 +57,14 @@ class RequestLimiter:
         return Window(per_minute, stats.remaining, stats.reset_time, stats.remaining > 0)
 
     async def hit(self, key: str, per_minute: int) -> Window:
+        # The fixed window's hit and window stats in two storage calls instead of four: the
+        # count the increment returns is what the stats would read back (once per request).
         item = RateLimitItemPerMinute(per_minute)
-        allowed = await self._limiter.hit(item, "mediagate", key)
-        stats = await self._limiter.get_window_stats(item, "mediagate", key)
-        return Window(per_minute, stats.remaining, stats.reset_time, allowed)
+        storage = self._limiter.storage
+        storage_key = item.key_for("mediagate", key)
+        count = await storage.incr(storage_key, item.get_expiry())
+        reset_at = await storage.get_expiry(storage_key)
+        return Window(per_minute, max(0, per_minute - count), reset_at, count <= per_minute)
 
 
 class RateLimited(DomainError):
@@ -82,7 +90,10 @@ class RateLimitHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 window = state.get(STATE_KEY)
-                if window is not None:
+                if window is not None and window.allowed:
+                    # None of these names is set below us: appended without a scan.
+                    message["headers"] = [*message.get("headers", ()), *window.raw_headers()]
+                elif window is not None:  # a refusal: replaces the Retry-After it may carry
                     headers = MutableHeaders(scope=message)
                     for name, value in window.headers().items():
                         headers[name] = value

@@ -31,12 +31,13 @@ SURFACE = "native"
 
 
 def _generate_result(job: Accepted) -> dict[str, Any]:
-    return s.GenerateResult(
-        task_id=job.job_id,
-        provider_task_id=job.provider_task_id,
-        status="pending",
-        usage_event_id=job.usage_event_id,
-    ).model_dump(exclude={"job"})
+    # The shape of s.GenerateResult, built directly: every submit renders one.
+    return {
+        "task_id": job.job_id,
+        "provider_task_id": job.provider_task_id,
+        "status": "pending",
+        "usage_event_id": job.usage_event_id,
+    }
 
 
 @router.post(
