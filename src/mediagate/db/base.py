@@ -132,9 +132,11 @@ def _sqlite_insert(
     names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
     table = dialect.identifier_preparer.format_table(cast(sa.Table, model.__table__))
     sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"
-    fields = []
+    fields: list[tuple[str, Callable[[Any], Any] | None]] = []
     for key, column in zip(keys, columns, strict=True):
-        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        process: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
+            dialect
+        )
         if process is not None and isinstance(column.type, (UTCDateTime, sa.DateTime)):
             process = _repeating(process)
         fields.append((key, process))
