@@ -68,6 +68,7 @@ class Database:
         path = make_url(url).database if self.is_sqlite else None
         self._epoch_path = path if path and path != ":memory:" else None
         self._epoch_conn: sqlite3.Connection | None = None
+        self._writer_conn: sqlite3.Connection | None = None
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -92,21 +93,25 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def sqlite_writer(self) -> AsyncIterator[tuple[sqlite3.Connection, Any]]:
-        """SQLite only: a write transaction on the ``sqlite3`` handle of a pooled connection,
-        with no session around it (a session costs more than a small transaction's
-        statements), and the dialect that converts values for it. Commits on success."""
+        """SQLite only: a write transaction on a ``sqlite3`` connection with no session around
+        it (a session costs more than a small transaction's statements), and the dialect that
+        converts values for it. Commits on success.
+
+        A database file gets a connection of its own for this, kept open: checking one out of
+        the pool and back cost more than the BEGIN and COMMIT of a small transaction."""
         assert self._write_lock is not None, "SQLite only"
-        async with self._write_lock, self.engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert isinstance(driver, sqlite_inline.InlineConnection)
-            raw = driver.sqlite
-            await sqlite_inline.begin_immediate(raw)
-            try:
-                yield raw, connection.dialect
-            except BaseException:
-                raw.rollback()
-                raise
-            await sqlite_inline.commit(raw)
+        async with self._write_lock:
+            if self._epoch_path is None:  # in memory: the pool's connection is the database
+                async with self.engine.connect() as connection:
+                    driver = (await connection.get_raw_connection()).driver_connection
+                    assert isinstance(driver, sqlite_inline.InlineConnection)
+                    async with _immediate(driver.sqlite) as raw:
+                        yield raw, self.engine.dialect
+                return
+            if self._writer_conn is None:
+                self._writer_conn = sqlite_inline.connect(self._epoch_path)
+            async with _immediate(self._writer_conn) as raw:
+                yield raw, self.engine.dialect
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -143,9 +148,10 @@ class Database:
         return int(rows[0][0]) if rows else None
 
     async def dispose(self) -> None:
-        if self._epoch_conn is not None:
-            self._epoch_conn.close()
-            self._epoch_conn = None
+        for conn in (self._epoch_conn, self._writer_conn):
+            if conn is not None:
+                conn.close()
+        self._epoch_conn = self._writer_conn = None
         await self.engine.dispose()
 
     async def checkpoint_forever(self, every_seconds: float = 1.0) -> None:
@@ -162,6 +168,18 @@ class Database:
                 log.debug("checkpoint skipped: %s", exc)
 
 
+@contextlib.asynccontextmanager
+async def _immediate(raw: sqlite3.Connection) -> AsyncIterator[sqlite3.Connection]:
+    await sqlite_inline.begin_immediate(raw)
+    try:
+        yield raw
+        await sqlite_inline.commit(raw)
+    except BaseException:
+        if raw.in_transaction:
+            raw.rollback()
+        raise
+
+
 def _checkpoint(path: str) -> None:
     conn = sqlite3.connect(path, timeout=1)
     try:
@@ -176,14 +194,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Take transaction control from the driver so that BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        # No busy waiting inside SQLite: it would block the event loop (see sqlite_inline).
-        cursor.execute("PRAGMA busy_timeout=0")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        # Checkpoints copy the WAL into the database file and fsync it: too slow for the event
-        # loop. The server runs them on a thread instead (Database.checkpoint_forever).
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        for pragma in sqlite_inline.PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

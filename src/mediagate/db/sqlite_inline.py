@@ -21,6 +21,26 @@ from typing import Any
 
 BUSY_DEADLINE_SECONDS = 30.0
 
+# Every connection of ours runs these first.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    # No busy waiting inside SQLite: it would block the event loop (we back off instead).
+    "PRAGMA busy_timeout=0",
+    "PRAGMA foreign_keys=ON",
+    # Checkpoints copy the WAL into the database file and fsync it: too slow for the event
+    # loop. The server runs them on a thread instead (Database.checkpoint_forever).
+    "PRAGMA wal_autocheckpoint=0",
+)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A configured autocommit connection (we emit BEGIN ourselves) for use on the loop."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     message = str(exc).lower()
