@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -178,3 +180,26 @@ async def test_without_a_readable_epoch_nothing_is_cached(tmp_path: Path) -> Non
         assert await memory.auth_epoch() is None
     finally:
         await memory.dispose()
+
+
+async def test_requests_started_in_one_turn_of_the_loop_share_one_epoch_read(
+    tmp_path: Path,
+) -> None:
+    """The epoch is read again once the event loop has turned: whatever arrives later sees
+    what was committed before it arrived; requests started together share the read."""
+    path = tmp_path / "turns.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(url)
+    db = Database(url)
+    cli = sqlite3.connect(path)  # another process, writing without yielding to our loop
+    try:
+        before = await db.auth_epoch()
+        assert before is not None
+        with cli:
+            cli.execute("UPDATE auth_epoch SET value = value + 1 WHERE id = 1")
+        assert await db.auth_epoch() == before  # the same turn: the shared read
+        await asyncio.sleep(0)
+        assert await db.auth_epoch() == before + 1
+    finally:
+        cli.close()
+        await db.dispose()

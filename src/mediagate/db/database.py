@@ -69,6 +69,7 @@ class Database:
         self._epoch_path = path if path and path != ":memory:" else None
         self._epoch_conn: sqlite3.Connection | None = None
         self._writer_conn: sqlite3.Connection | None = None
+        self._epoch_this_turn = _ThisTurn()
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -119,16 +120,26 @@ class Database:
 
     async def auth_epoch(self) -> int | None:
         """The auth epoch now (see ``mediagate.auth.cache``), or None where it cannot be read
-        cheaply and at once: then nothing may be served from the cache."""
+        cheaply and at once: then nothing may be served from the cache.
+
+        Callers in the same turn of the event loop share one read. It was made after each of
+        their requests had arrived, so none of them misses a change made before it arrived.
+        A read costs about 15 µs on SQLite after any commit (a new read transaction), and the
+        submit batcher commits all the time."""
+        if self._epoch_this_turn.fresh:
+            return self._epoch_this_turn.value
         if self.is_sqlite:
-            return self._sqlite_auth_epoch()
-        try:
-            async with self.engine.connect() as conn:
-                value = (await conn.exec_driver_sql(_AUTH_EPOCH)).scalar()
-        except DBAPIError as exc:
-            log.debug("auth epoch unreadable: %s", exc)
-            return None
-        return None if value is None else int(value)
+            value = self._sqlite_auth_epoch()
+        else:
+            try:
+                async with self.engine.connect() as conn:
+                    read = (await conn.exec_driver_sql(_AUTH_EPOCH)).scalar()
+            except DBAPIError as exc:
+                log.debug("auth epoch unreadable: %s", exc)
+                return None
+            value = None if read is None else int(read)
+        self._epoch_this_turn.keep(value)
+        return value
 
     def _sqlite_auth_epoch(self) -> int | None:
         # A connection of its own, in autocommit: each statement sees the latest commit in WAL
@@ -166,6 +177,29 @@ class Database:
                 await asyncio.to_thread(_checkpoint, path)
             except sqlite3.Error as exc:  # e.g. busy: try again next round
                 log.debug("checkpoint skipped: %s", exc)
+
+
+class _ThisTurn:
+    """A value that holds until the running event loop's next turn."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.value: Any = None
+
+    @property
+    def fresh(self) -> bool:
+        # Another loop (a loop that stopped before the expiry ran, then a new one) reads anew.
+        return self._loop is not None and self._loop is asyncio.get_running_loop()
+
+    def keep(self, value: Any) -> None:
+        self.value = value
+        if not self.fresh:
+            self._loop = asyncio.get_running_loop()
+            # Callbacks scheduled now run after everything already due in this turn.
+            self._loop.call_soon(self._expire)
+
+    def _expire(self) -> None:
+        self._loop = None
 
 
 @contextlib.asynccontextmanager
