@@ -220,3 +220,27 @@ class FrozenClock:
 
     def now(self) -> datetime:
         return self.at
+
+
+async def test_a_steady_stream_waits_briefly_to_share_a_transaction(runtime: Runtime) -> None:
+    p = await _principal(runtime, credits=100 * PRICE)
+    batcher = runtime.submits
+    batcher.linger_seconds = 0.5  # long, so that a slow machine cannot blur the two cases
+
+    async def submit(prompt: str) -> Submitted:
+        return await batcher.submit(p, _request(runtime, prompt=prompt), _render, idempotent=True)
+
+    # After a quiet spell a submit is written at once: the next one, 0.1 s later, is not in it.
+    before = batcher.transactions
+    alone = asyncio.create_task(submit("alone"))
+    await asyncio.sleep(0.1)
+    await asyncio.gather(alone, submit("later"))
+    assert batcher.transactions == before + 2
+
+    # Once submits come faster than the linger, a small batch waits for the next ones.
+    await _burst(runtime, p, [_request(runtime, prompt=f"b{i}") for i in range(12)])
+    before = batcher.transactions
+    first = asyncio.create_task(submit("first"))
+    await asyncio.sleep(0.1)
+    await asyncio.gather(first, submit("second"))
+    assert batcher.transactions == before + 1

@@ -13,7 +13,11 @@ all of it in a single transaction:
 
 Under load a batch holds the submits that arrived while the previous one was being written, so
 the cost of a transaction and of each statement is shared; an idle server writes batches of
-one. A submit refused on its own merits gets its error and leaves the rest of its batch alone.
+one. In between, when submits arrive faster than one per ``LINGER_SECONDS`` but a batch would
+still be small, the writer waits that long for more before it starts (the commit delay of
+PostgreSQL and MySQL's group commit): a transaction costs about as much as ten submits'
+statements, and at half of peak load batches of one or two kept the server near saturation.
+A submit refused on its own merits gets its error and leaves the rest of its batch alone.
 If the transaction as a whole fails (on PostgreSQL a twin request in another process can insert
 the same idempotency key or quota row between our read and our write), it is rolled back and
 its submits are written again one at a time, where such a race resolves like any other retry.
@@ -63,6 +67,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mediagate.jobs")
 
 MAX_BATCH = 64
+LINGER_SECONDS = 0.001
+LINGER_BELOW = 8  # submits; a batch this large already shares its transaction well
 _QUEUED = {"status": JobStatus.QUEUED.value}
 _QUEUED_WEBHOOK = WEBHOOK_EVENTS["queued"]
 
@@ -104,12 +110,20 @@ class SubmitBatcher:
         self._queue: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self.transactions = 0  # committed, for the logs and the tests
+        self.linger_seconds = LINGER_SECONDS
+        # Moving average of the time between submits, and when the last one came.
+        self._gap = 1.0
+        self._last_arrival = 0.0
 
     async def submit(
         self, principal: Principal, req: SubmitRequest, render: Renderer, *, idempotent: bool
     ) -> Submitted:
         """Create the job (or replay the key's earlier outcome); raises what refused it."""
-        future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._gap = 0.9 * self._gap + 0.1 * min(now - self._last_arrival, 1.0)
+        self._last_arrival = now
+        future: asyncio.Future[Submitted] = loop.create_future()
         self._queue.append(_Pending(principal, req, render, idempotent, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
@@ -124,6 +138,8 @@ class SubmitBatcher:
         while self._queue:
             # One turn of the loop first, so that submits already on their way join this batch.
             await asyncio.sleep(0)
+            if len(self._queue) < LINGER_BELOW and self._gap < self.linger_seconds:
+                await asyncio.sleep(self.linger_seconds)  # more are due within it
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
                 await self._write_batch(batch)
