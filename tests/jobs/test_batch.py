@@ -18,6 +18,7 @@ from mediagate.config import Settings
 from mediagate.credits.models import LedgerEntry
 from mediagate.credits.service import CreditService
 from mediagate.errors import Conflict, InsufficientCredits
+from mediagate.jobs.batch import LINGER_BELOW
 from mediagate.jobs.models import Job, JobEvent
 from mediagate.jobs.service import Accepted, SubmitRequest, Submitted
 from mediagate.plans.models import QuotaUsage
@@ -243,4 +244,20 @@ async def test_a_steady_stream_waits_briefly_to_share_a_transaction(runtime: Run
     first = asyncio.create_task(submit("first"))
     await asyncio.sleep(0.1)
     await asyncio.gather(first, submit("second"))
+    assert batcher.transactions == before + 1
+
+
+async def test_a_linger_ends_once_enough_submits_wait(runtime: Runtime) -> None:
+    p = await _principal(runtime, credits=100 * PRICE)
+    batcher = runtime.submits
+    batcher.linger_seconds = 30.0  # would outlast the test: only enough submits end it
+    await _burst(runtime, p, [_request(runtime, prompt=f"b{i}") for i in range(30)])
+    before = batcher.transactions
+    first = asyncio.create_task(
+        batcher.submit(p, _request(runtime, prompt="first"), _render, idempotent=True)
+    )
+    await asyncio.sleep(0.05)  # the writer is lingering on a batch of one
+    assert batcher.transactions == before and not first.done()
+    rest = [_request(runtime, prompt=f"r{i}") for i in range(LINGER_BELOW - 1)]
+    await asyncio.wait_for(asyncio.gather(first, _burst(runtime, p, rest)), timeout=10)
     assert batcher.transactions == before + 1

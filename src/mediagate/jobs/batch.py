@@ -14,7 +14,8 @@ all of it in a single transaction:
 Under load a batch holds the submits that arrived while the previous one was being written, so
 the cost of a transaction and of each statement is shared; an idle server writes batches of
 one. In between, when submits arrive faster than one per ``LINGER_SECONDS`` but a batch would
-still be small, the writer waits that long for more before it starts (the commit delay of
+still be small, the writer waits that long for more (or until ``LINGER_BELOW`` wait) before it
+starts (the commit delay of
 PostgreSQL and MySQL's group commit): a transaction costs about as much as ten submits'
 statements, and at half of peak load batches of one or two kept the server near saturation.
 A submit refused on its own merits gets its error and leaves the rest of its batch alone.
@@ -114,6 +115,7 @@ class SubmitBatcher:
         # Moving average of the time between submits, and when the last one came.
         self._gap = 1.0
         self._last_arrival = 0.0
+        self._lingering: asyncio.Future[None] | None = None  # ends a linger early
 
     async def submit(
         self, principal: Principal, req: SubmitRequest, render: Renderer, *, idempotent: bool
@@ -125,6 +127,8 @@ class SubmitBatcher:
         self._last_arrival = now
         future: asyncio.Future[Submitted] = loop.create_future()
         self._queue.append(_Pending(principal, req, render, idempotent, future))
+        if len(self._queue) >= LINGER_BELOW and self._lingering is not None:
+            _finish(self._lingering)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         return await future
@@ -139,7 +143,7 @@ class SubmitBatcher:
             # One turn of the loop first, so that submits already on their way join this batch.
             await asyncio.sleep(0)
             if len(self._queue) < LINGER_BELOW and self._gap < self.linger_seconds:
-                await asyncio.sleep(self.linger_seconds)  # more are due within it
+                await self._linger()
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
                 await self._write_batch(batch)
@@ -149,6 +153,17 @@ class SubmitBatcher:
                         item.future.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
+
+    async def _linger(self) -> None:
+        """Wait ``linger_seconds`` for more submits, or until ``LINGER_BELOW`` are queued."""
+        loop = asyncio.get_running_loop()
+        self._lingering = loop.create_future()
+        timer = loop.call_later(self.linger_seconds, _finish, self._lingering)
+        try:
+            await self._lingering
+        finally:
+            timer.cancel()
+            self._lingering = None
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
         if len(batch) == 1:
@@ -196,6 +211,11 @@ class SubmitBatcher:
             outcomes = await _Batch(self.runtime, CoreStore(session, self.runtime.bus), batch).run()
         self.transactions += 1
         return outcomes
+
+
+def _finish(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _resolve(future: asyncio.Future[Submitted], outcome: Submitted | Exception) -> None:
