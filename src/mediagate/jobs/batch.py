@@ -15,9 +15,9 @@ Under load a batch holds the submits that arrived while the previous one was bei
 the cost of a transaction and of each statement is shared; an idle server writes batches of
 one. In between, when submits arrive faster than one per ``LINGER_SECONDS`` but a batch would
 still be small, the writer waits that long for more (or until ``LINGER_BELOW`` wait) before it
-starts (the commit delay of
-PostgreSQL and MySQL's group commit): a transaction costs about as much as ten submits'
-statements, and at half of peak load batches of one or two kept the server near saturation.
+starts, as PostgreSQL's commit delay and MySQL's group commit do: a transaction costs about as
+much as ten submits' statements, and at half of peak load batches of one or two kept the
+server near saturation.
 A submit refused on its own merits gets its error and leaves the rest of its batch alone.
 If the transaction as a whole fails (on PostgreSQL a twin request in another process can insert
 the same idempotency key or quota row between our read and our write), it is rolled back and
