@@ -241,6 +241,7 @@ class _Batch:
         self.accounts: dict[str, list[int]] = {}
         self.used: dict[tuple[str, str], int] = {}
         self.endpoints: dict[str, list[WebhookEndpoint]] = {}
+        self.charges: dict[int, Charge | None] = {}  # by id() of the submit
 
     async def run(self) -> list[Submitted | Exception]:
         await self._read()
@@ -259,8 +260,9 @@ class _Batch:
         self.records = await self.store.records(keys)
         accounts = await self.store.accounts(workspaces)
         self.accounts = {ws: [balance, held] for ws, (balance, held) in accounts.items()}
+        self.charges = {id(item): self._charge(item) for item in self.batch}
         limited = {
-            item.principal.workspace_id for item in self.batch if self._charge(item) is not None
+            item.principal.workspace_id for item in self.batch if self.charges[id(item)] is not None
         }
         if limited:
             self.used = await self.store.quota_used(limited, day_of(self.now))
@@ -287,7 +289,7 @@ class _Batch:
 
         engine = req.engine or self.runtime.engines.resolve(req.model, principal.mode)
         credits = 0 if req.free else quote(req.model, req.units).credits
-        charge = self._charge(item)
+        charge = self.charges[id(item)]
         used_key = (principal.workspace_id, charge.product if charge else "")
         if charge is not None and self.used.get(used_key, 0) + charge.amount > charge.limit:
             raise charge.exceeded(principal.plan, now)

@@ -12,6 +12,7 @@ databases.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
@@ -141,10 +142,7 @@ class SqliteStore:
     def __init__(self, conn: sqlite3.Connection, dialect: Any) -> None:
         self.conn = conn
         self.committed_notes: list[Note] = []
-        records = IdempotencyRecord.__table__.c
-        self._expires = _result_processor(records.expires_at, dialect)
-        self._response = _result_processor(records.response, dialect)
-        self._stamp = _bind_processor(CreditAccount.__table__.c.updated_at, dialect)
+        self._expires, self._response, self._stamp = _processors(dialect)
         self.dialect = dialect
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -242,6 +240,17 @@ class SqliteStore:
 
     async def notify(self, notes: Sequence[Note]) -> None:
         self.committed_notes += notes
+
+
+@functools.cache
+def _processors(dialect: Any) -> tuple[Any, Any, Any]:
+    """The conversions the store's own statements need, built once per dialect."""
+    records = IdempotencyRecord.__table__.c
+    return (
+        _result_processor(records.expires_at, dialect),
+        _result_processor(records.response, dialect),
+        _bind_processor(CreditAccount.__table__.c.updated_at, dialect),
+    )
 
 
 def _result_processor(column: Any, dialect: Any) -> Any:
