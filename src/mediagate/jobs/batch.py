@@ -241,14 +241,14 @@ class _Batch:
         self.accounts: dict[str, list[int]] = {}
         self.used: dict[tuple[str, str], int] = {}
         self.endpoints: dict[str, list[WebhookEndpoint]] = {}
-        self.charges: dict[int, Charge | None] = {}  # by id() of the submit
+        self.charges: list[Charge | None] = []  # one per submit, in batch order
 
     async def run(self) -> list[Submitted | Exception]:
         await self._read()
         outcomes: list[Submitted | Exception] = []
-        for item in self.batch:
+        for item, charge in zip(self.batch, self.charges, strict=True):
             try:
-                outcomes.append(self._decide(item))
+                outcomes.append(self._decide(item, charge))
             except DomainError as exc:
                 outcomes.append(exc)
         await self._write()
@@ -260,9 +260,11 @@ class _Batch:
         self.records = await self.store.records(keys)
         accounts = await self.store.accounts(workspaces)
         self.accounts = {ws: [balance, held] for ws, (balance, held) in accounts.items()}
-        self.charges = {id(item): self._charge(item) for item in self.batch}
+        self.charges = [self._charge(item) for item in self.batch]
         limited = {
-            item.principal.workspace_id for item in self.batch if self.charges[id(item)] is not None
+            item.principal.workspace_id
+            for item, charge in zip(self.batch, self.charges, strict=True)
+            if charge is not None
         }
         if limited:
             self.used = await self.store.quota_used(limited, day_of(self.now))
@@ -273,7 +275,7 @@ class _Batch:
         amount = req.units.count if product == "image" else 1
         return charge_for(self.runtime.catalog, item.principal.plan, product, amount, self.now)
 
-    def _decide(self, item: _Pending) -> Submitted:
+    def _decide(self, item: _Pending, charge: Charge | None) -> Submitted:
         principal, req, now = item.principal, item.req, self.now
         key = _key(item)
         if key is not None:
@@ -289,7 +291,6 @@ class _Batch:
 
         engine = req.engine or self.runtime.engines.resolve(req.model, principal.mode)
         credits = 0 if req.free else quote(req.model, req.units).credits
-        charge = self.charges[id(item)]
         used_key = (principal.workspace_id, charge.product if charge else "")
         if charge is not None and self.used.get(used_key, 0) + charge.amount > charge.limit:
             raise charge.exceeded(principal.plan, now)

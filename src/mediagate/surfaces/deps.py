@@ -22,6 +22,7 @@ BEARER_SCHEME = {
     "description": "An API key (mg_live_/mg_test_) or an access token from the identity exchange",
     "scheme": "bearer",
 }
+BEARER_SECURITY: list[dict[str, list[str]]] = [{"HTTPBearer": []}]  # an operation's ``security``
 
 
 async def runtime_dependency(request: Request) -> Runtime:
@@ -94,7 +95,7 @@ def reads_itself(body: type[BaseModel], *, headers: Sequence[str] = ()) -> dict[
             "required": True,
             "content": {"application/json": {"schema": body.model_json_schema()}},
         },
-        "security": [{"HTTPBearer": []}],
+        "security": BEARER_SECURITY,
     }
     if headers:
         extra["parameters"] = [
@@ -137,7 +138,7 @@ def document_bearer_auth(app: FastAPI) -> None:
                 for method in route.methods or ():
                     operation = schema["paths"].get(route.path_format, {}).get(method.lower())
                     if operation is not None:
-                        operation["security"] = [{"HTTPBearer": []}]
+                        operation["security"] = BEARER_SECURITY
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
