@@ -16,10 +16,13 @@ run: $(STAMP)
 	$(BIN)/mediagate bootstrap
 	$(BIN)/mediagate serve
 
+# The suite runs in parallel processes (pytest-xdist): most tests wait on a server, a worker or
+# a fake provider, so more processes than cores still shortens the run.
+TEST_WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/mediagate
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The local diffusers engine's tests: installs torch (CPU build by default where the machine
 # offers one; elsewhere pass TORCH_INDEX=https://download.pytorch.org/whl/cpu) and the extra.
