@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -50,6 +51,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _RandomBytes:
+    """Bytes from the OS's CSPRNG, fetched 4 KiB at a time: one ``getrandom`` call serves
+    about 400 ids instead of one each (a submit makes three). Locked, because the CLI and
+    helper threads make ids too; refilled after a fork, so that no two processes hand out
+    the same bytes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._buffer, self._at = b"", 0
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            at = self._at
+            if at + count > len(self._buffer):
+                self._buffer, at = os.urandom(4096), 0
+            self._at = at + count
+            return self._buffer[at : at + count]
+
+
+_random_bytes = _RandomBytes()
+
+
 def new_id() -> str:
     """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
 
@@ -62,17 +89,10 @@ def new_id() -> str:
     >>> uuid.UUID(a).version, len(a), a[:8] <= b[:8]
     (7, 36, True)
     """
-    millis = time.time_ns() // 1_000_000
-    random_bits = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are used
-    value = (
-        (millis & (1 << 48) - 1) << 80
-        | 0x7 << 76  # version
-        | (random_bits >> 62 & 0xFFF) << 64
-        | 0b10 << 62  # variant
-        | random_bits & (1 << 62) - 1
-    )
-    # What str(uuid.UUID(int=value)) gives, without building one: 1.7 µs instead of 2.6.
-    h = f"{value:032x}"
+    r = _random_bytes.take(10)  # 80 bits; 74 are used
+    millis = (time.time_ns() // 1_000_000 & (1 << 48) - 1).to_bytes(6, "big")
+    # version 7 in the high nibble of byte 6, variant 0b10 in the top bits of byte 8
+    h = (millis + bytes((0x70 | r[0] & 0x0F, r[1], 0x80 | r[2] & 0x3F)) + r[3:]).hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
