@@ -10,6 +10,8 @@ from typing import Any
 from mediagate.catalog.schemas import Catalog, Model
 from mediagate.errors import InvalidRequest
 
+# The keys of a request's ``units`` that ``resolve_units`` reads.
+UNIT_NAMES = ("count", "resolution", "duration", "aspect_ratio")
 ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4", "21:9")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -100,3 +100,12 @@ class Catalog(BaseModel):
             cached = {m.id: m for m in self.models}
             object.__setattr__(self, "_index", cached)
         return cached
+
+    def memo(self) -> dict[Any, Any]:
+        """A dict that lives as long as this catalog, for answers derived from it alone (a
+        loaded catalog never changes)."""
+        memo: dict[Any, Any] | None = getattr(self, "_memo", None)
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_memo", memo)
+        return memo

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mediagate.catalog.pricing import Quote, Units, quote, resolve_units
+from mediagate.catalog.pricing import UNIT_NAMES, Quote, Units, quote, resolve_units
 from mediagate.catalog.schemas import Catalog, Model
 from mediagate.errors import Conflict, InvalidRequest, NotFound
 
@@ -51,7 +51,42 @@ class CatalogService:
         require_prompt: bool,
         price_version: str | None,
     ) -> Priced:
-        """Validate a generation request against the catalog and price it."""
+        """Validate a generation request against the catalog and price it.
+
+        An accepted request's answer is remembered: it depends on nothing but these arguments
+        and the catalog, and clients send the same few combinations over and over (every
+        submit prices, and pricing cost more than the rest of a submit's checks). Refusals are
+        not remembered, so the memo only ever holds combinations the catalog offers."""
+        key = _price_key(model_id, product, units, input_count, prompt, require_prompt)
+        memo = self.catalog.memo()
+        if key is not None and price_version in (None, self.catalog.price_version):
+            priced: Priced | None = memo.get(key)
+            if priced is not None:
+                return priced
+        priced = self._price(
+            model_id,
+            product=product,
+            units=units,
+            input_count=input_count,
+            prompt=prompt,
+            require_prompt=require_prompt,
+            price_version=price_version,
+        )
+        if key is not None:
+            memo[key] = priced
+        return priced
+
+    def _price(
+        self,
+        model_id: str,
+        *,
+        product: str | None,
+        units: dict[str, Any] | None,
+        input_count: int,
+        prompt: str | None,
+        require_prompt: bool,
+        price_version: str | None,
+    ) -> Priced:
         self.check_price_version(price_version)
         model = self.model(model_id)
         if product is not None and product != model.product:
@@ -80,3 +115,24 @@ class CatalogService:
             )
         resolved = resolve_units(self.catalog, model, units, image_input=input_count > 0)
         return Priced(model, resolved, quote(model, resolved))
+
+
+def _price_key(
+    model_id: str,
+    product: str | None,
+    units: dict[str, Any] | None,
+    input_count: int,
+    prompt: str | None,
+    require_prompt: bool,
+) -> tuple[Any, ...] | None:
+    """What ``price`` depends on, or None when a unit value cannot be a dict key. The units
+    that pricing reads, each with its type (``1`` and ``1.0`` are equal keys, not equal
+    requests)."""
+    raw = units or {}
+    values = tuple((type(raw.get(name)), raw.get(name)) for name in UNIT_NAMES)
+    key = ("price", model_id, product, values, input_count > 0, require_prompt and not prompt)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
