@@ -103,6 +103,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await maintenance
         await self.bus.stop()
+        await self.limiter.close()
         if self.providers is not None:
             await self.providers.close()
         await self.db.dispose()

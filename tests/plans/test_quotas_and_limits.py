@@ -3,13 +3,17 @@ their headers, and /v1/usage."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from mediagate.clock import FrozenClock
 from tests.conftest import Server
+
+REDIS_URL = os.environ.get("MEDIAGATE_TEST_REDIS_URL")
 
 
 def _image(client: httpx.Client, count: int = 1) -> httpx.Response:
@@ -88,3 +92,23 @@ def test_per_minute_limit_and_headers(server: Server) -> None:
         # Limits are per key: another key of the same plan is unaffected.
         other = app.tenant(plan="free")
         assert other.client.get("/v1/credits/balance").status_code == 200
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="Redis tests need MEDIAGATE_TEST_REDIS_URL")
+def test_two_nodes_sharing_redis_share_each_keys_minute(server: Server) -> None:
+    with server.sibling(redis_url=REDIS_URL) as one, server.sibling(redis_url=REDIS_URL) as two:
+        t = one.tenant(plan="free")  # 20 requests a minute
+        on_two = two.client(t.key)
+        seen = []
+        for n in range(19):
+            r = (t.client if n % 2 else on_two).get("/v1/credits/balance")
+            assert r.status_code == 200
+            seen.append(int(r.headers["x-ratelimit-remaining"]))
+        assert seen == list(range(19, 0, -1))
+        # The 20th request, on node two, reads the window both nodes counted.
+        usage = on_two.get("/v1/usage").json()["data"]["minute"]
+        assert (usage["limit"], usage["remaining"]) == (20, 0)
+        for client in (t.client, on_two):
+            blocked = client.get("/v1/credits/balance")
+            assert blocked.status_code == 429
+            assert 1 <= int(blocked.headers["retry-after"]) <= 60

@@ -4,8 +4,11 @@ default, in Redis when ``MEDIAGATE_REDIS_URL`` is set (so every node shares the 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import redis.asyncio
 from limits import RateLimitItemPerMinute
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
@@ -13,6 +16,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate.errors import DomainError
+
+WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -39,32 +44,93 @@ class Window:
 
 
 class RequestLimiter:
-    def __init__(self, redis_url: str | None = None) -> None:
-        self._uri = f"async+{redis_url}" if redis_url else "async+memory://"
+    """Fixed one-minute windows per key, opened by the key's first request.
+
+    With ``redis_url`` the windows live in Redis through the ``limits`` library, so that every
+    node counts against the same window. Without it they live in this process, in a dict: the
+    ``limits`` in-memory storage starts an expiry task on every call, about 8 µs of a request,
+    and a per-process counter needs none of what that storage offers (locks across tasks,
+    moving windows)."""
+
+    def __init__(
+        self, redis_url: str | None = None, *, now: Callable[[], float] = time.time
+    ) -> None:
+        self._uri = f"async+{redis_url}" if redis_url else None
+        self._redis_url = redis_url
+        self._pool: redis.asyncio.ConnectionPool | None = None
         self._strategy: FixedWindowRateLimiter | None = None
+        self._local = _LocalWindows(now)
 
     @property
     def _limiter(self) -> FixedWindowRateLimiter:
         # Built on first use, inside the serving event loop: the storage starts background
         # tasks when it is created, and they must belong to that loop.
         if self._strategy is None:
-            self._strategy = FixedWindowRateLimiter(storage_from_string(self._uri))
+            assert self._uri is not None and self._redis_url is not None
+            # redis-py (a dependency already) rather than limits' default client, coredis,
+            # on a pool of ours, which ``close`` can close.
+            self._pool = redis.asyncio.ConnectionPool.from_url(self._redis_url)
+            # limits documents connection_pool; its annotations only name scalar options.
+            options: dict[str, Any] = {"implementation": "redispy", "connection_pool": self._pool}
+            self._strategy = FixedWindowRateLimiter(storage_from_string(self._uri, **options))
         return self._strategy
 
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = self._strategy = None
+
     async def peek(self, key: str, per_minute: int) -> Window:
+        if self._uri is None:
+            count, reset_at = self._local.read(key)
+            remaining = max(0, per_minute - count)
+            return Window(per_minute, remaining, reset_at, remaining > 0)
         item = RateLimitItemPerMinute(per_minute)
         stats = await self._limiter.get_window_stats(item, "mediagate", key)
         return Window(per_minute, stats.remaining, stats.reset_time, stats.remaining > 0)
 
     async def hit(self, key: str, per_minute: int) -> Window:
-        # The fixed window's hit and window stats in two storage calls instead of four: the
-        # count the increment returns is what the stats would read back (once per request).
-        item = RateLimitItemPerMinute(per_minute)
-        storage = self._limiter.storage
-        storage_key = item.key_for("mediagate", key)
-        count = await storage.incr(storage_key, item.get_expiry())
-        reset_at = await storage.get_expiry(storage_key)
+        if self._uri is None:
+            count, reset_at = self._local.hit(key)
+        else:
+            # The fixed window's hit and window stats in two storage calls instead of four:
+            # the count the increment returns is what the stats would read back.
+            item = RateLimitItemPerMinute(per_minute)
+            storage = self._limiter.storage
+            storage_key = item.key_for("mediagate", key)
+            count = await storage.incr(storage_key, item.get_expiry())
+            reset_at = await storage.get_expiry(storage_key)
         return Window(per_minute, max(0, per_minute - count), reset_at, count <= per_minute)
+
+
+class _LocalWindows:
+    """This process's windows: key -> [ends at (unix time), requests counted]."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._windows: dict[str, list[float]] = {}
+        self._sweep_at = 0.0
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def hit(self, key: str) -> tuple[int, float]:
+        now = self._now()
+        window = self._windows.get(key)
+        if window is None or window[0] <= now:
+            if now >= self._sweep_at:  # forget keys gone quiet, once a window
+                self._windows = {k: w for k, w in self._windows.items() if w[0] > now}
+                self._sweep_at = now + WINDOW_SECONDS
+            window = self._windows[key] = [now + WINDOW_SECONDS, 0]
+        window[1] += 1
+        return int(window[1]), window[0]
+
+    def read(self, key: str) -> tuple[int, float]:
+        now = self._now()
+        window = self._windows.get(key)
+        if window is None or window[0] <= now:
+            return 0, now
+        return int(window[1]), window[0]
 
 
 class RateLimited(DomainError):
