@@ -31,6 +31,8 @@ PRAGMAS = (
     # Checkpoints copy the WAL into the database file and fsync it: too slow for the event
     # loop. The server runs them on a thread instead (Database.checkpoint_forever).
     "PRAGMA wal_autocheckpoint=0",
+    # When the WAL starts over, a file that grew past this is cut back to it.
+    "PRAGMA journal_size_limit=67108864",
 )
 
 
