@@ -68,7 +68,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("mediagate.jobs")
 
 MAX_BATCH = 64
-LINGER_SECONDS = 0.001
+# 3 ms, not 1: at half of peak load batches of two or three wrote ~20 WAL pages per commit,
+# and the disk's write-back stalls set the latency tail (bench/RESULTS.md).
+LINGER_SECONDS = 0.003
 LINGER_BELOW = 8  # submits; a batch this large already shares its transaction well
 _QUEUED = {"status": JobStatus.QUEUED.value}
 _QUEUED_WEBHOOK = WEBHOOK_EVENTS["queued"]
