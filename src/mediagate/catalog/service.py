@@ -63,30 +63,6 @@ class CatalogService:
             priced: Priced | None = memo.get(key)
             if priced is not None:
                 return priced
-        priced = self._price(
-            model_id,
-            product=product,
-            units=units,
-            input_count=input_count,
-            prompt=prompt,
-            require_prompt=require_prompt,
-            price_version=price_version,
-        )
-        if key is not None:
-            memo[key] = priced
-        return priced
-
-    def _price(
-        self,
-        model_id: str,
-        *,
-        product: str | None,
-        units: dict[str, Any] | None,
-        input_count: int,
-        prompt: str | None,
-        require_prompt: bool,
-        price_version: str | None,
-    ) -> Priced:
         self.check_price_version(price_version)
         model = self.model(model_id)
         if product is not None and product != model.product:
@@ -114,7 +90,10 @@ class CatalogService:
                 field="prompt",
             )
         resolved = resolve_units(self.catalog, model, units, image_input=input_count > 0)
-        return Priced(model, resolved, quote(model, resolved))
+        priced = Priced(model, resolved, quote(model, resolved))
+        if key is not None:
+            memo[key] = priced
+        return priced
 
 
 def _price_key(
