@@ -1,5 +1,6 @@
-"""Per-minute request limits per key, by plan, with the ``limits`` library: in memory by
-default, in Redis when ``MEDIAGATE_REDIS_URL`` is set (so every node shares the window)."""
+"""Per-minute request limits per key, by plan: counted in this process by default, in Redis
+through the ``limits`` library when ``MEDIAGATE_REDIS_URL`` is set (so every node shares the
+window)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,6 @@ class RequestLimiter:
     def __init__(
         self, redis_url: str | None = None, *, now: Callable[[], float] = time.time
     ) -> None:
-        self._uri = f"async+{redis_url}" if redis_url else None
         self._redis_url = redis_url
         self._pool: redis.asyncio.ConnectionPool | None = None
         self._strategy: FixedWindowRateLimiter | None = None
@@ -66,13 +66,14 @@ class RequestLimiter:
         # Built on first use, inside the serving event loop: the storage starts background
         # tasks when it is created, and they must belong to that loop.
         if self._strategy is None:
-            assert self._uri is not None and self._redis_url is not None
+            assert self._redis_url is not None
             # redis-py (a dependency already) rather than limits' default client, coredis,
             # on a pool of ours, which ``close`` can close.
             self._pool = redis.asyncio.ConnectionPool.from_url(self._redis_url)
             # limits documents connection_pool; its annotations only name scalar options.
             options: dict[str, Any] = {"implementation": "redispy", "connection_pool": self._pool}
-            self._strategy = FixedWindowRateLimiter(storage_from_string(self._uri, **options))
+            storage = storage_from_string(f"async+{self._redis_url}", **options)
+            self._strategy = FixedWindowRateLimiter(storage)
         return self._strategy
 
     async def close(self) -> None:
@@ -81,7 +82,7 @@ class RequestLimiter:
             self._pool = self._strategy = None
 
     async def peek(self, key: str, per_minute: int) -> Window:
-        if self._uri is None:
+        if self._redis_url is None:
             count, reset_at = self._local.read(key)
             remaining = max(0, per_minute - count)
             return Window(per_minute, remaining, reset_at, remaining > 0)
@@ -90,7 +91,7 @@ class RequestLimiter:
         return Window(per_minute, stats.remaining, stats.reset_time, stats.remaining > 0)
 
     async def hit(self, key: str, per_minute: int) -> Window:
-        if self._uri is None:
+        if self._redis_url is None:
             count, reset_at = self._local.hit(key)
         else:
             # The fixed window's hit and window stats in two storage calls instead of four:
