@@ -57,7 +57,22 @@ class CatalogService:
         and the catalog, and clients send the same few combinations over and over (every
         submit prices, and pricing cost more than the rest of a submit's checks). Refusals are
         not remembered, so the memo only ever holds combinations the catalog offers."""
-        key = _price_key(model_id, product, units, input_count, prompt, require_prompt)
+        # The key: the units pricing reads, each with its type (1 and 1.0 are equal keys, not
+        # equal requests), and what the checks below look at.
+        raw = units or {}
+        values = tuple((type(raw.get(name)), raw.get(name)) for name in UNIT_NAMES)
+        key: tuple[Any, ...] | None = (
+            "price",
+            model_id,
+            product,
+            values,
+            input_count > 0,
+            require_prompt and not prompt,
+        )
+        try:
+            hash(key)
+        except TypeError:  # a unit value that cannot be a dict key: priced each time
+            key = None
         memo = self.catalog.memo()
         if key is not None and price_version in (None, self.catalog.price_version):
             priced: Priced | None = memo.get(key)
@@ -94,24 +109,3 @@ class CatalogService:
         if key is not None:
             memo[key] = priced
         return priced
-
-
-def _price_key(
-    model_id: str,
-    product: str | None,
-    units: dict[str, Any] | None,
-    input_count: int,
-    prompt: str | None,
-    require_prompt: bool,
-) -> tuple[Any, ...] | None:
-    """What ``price`` depends on, or None when a unit value cannot be a dict key. The units
-    that pricing reads, each with its type (``1`` and ``1.0`` are equal keys, not equal
-    requests)."""
-    raw = units or {}
-    values = tuple((type(raw.get(name)), raw.get(name)) for name in UNIT_NAMES)
-    key = ("price", model_id, product, values, input_count > 0, require_prompt and not prompt)
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
