@@ -70,7 +70,8 @@ class Database:
         # API-key principals of this process, valid while the auth epoch stands still.
         self.principals = PrincipalCache()
         path = make_url(url).database if self.is_sqlite else None
-        self._epoch_path = path if path and path != ":memory:" else None
+        # The database file; None for an in-memory database (one per connection).
+        self._file = path if path and path != ":memory:" else None
         self._epoch_conn: sqlite3.Connection | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._epoch_this_turn = _ThisTurn()
@@ -106,7 +107,7 @@ class Database:
         the pool and back cost more than the BEGIN and COMMIT of a small transaction."""
         assert self._write_lock is not None, "SQLite only"
         async with self._write_lock:
-            if self._epoch_path is None:  # in memory: the pool's connection is the database
+            if self._file is None:  # in memory: the pool's connection is the database
                 async with self.engine.connect() as connection:
                     driver = (await connection.get_raw_connection()).driver_connection
                     assert isinstance(driver, sqlite_inline.InlineConnection)
@@ -114,7 +115,7 @@ class Database:
                         yield raw, self.engine.dialect
                 return
             if self._writer_conn is None:
-                self._writer_conn = sqlite_inline.connect(self._epoch_path)
+                self._writer_conn = sqlite_inline.connect(self._file)
             async with _immediate(self._writer_conn) as raw:
                 yield raw, self.engine.dialect
 
@@ -148,12 +149,12 @@ class Database:
     def _sqlite_auth_epoch(self) -> int | None:
         # A connection of its own, in autocommit: each statement sees the latest commit in WAL
         # mode, and a read costs microseconds inline. busy_timeout 0: never wait on the loop.
-        if self._epoch_path is None:  # an in-memory database is one per connection
+        if self._file is None:  # an in-memory database is one per connection
             return None
         try:
             if self._epoch_conn is None:
                 self._epoch_conn = sqlite3.connect(
-                    self._epoch_path, timeout=0, isolation_level=None, check_same_thread=False
+                    self._file, timeout=0, isolation_level=None, check_same_thread=False
                 )
             # fetchall, not fetchone: it finishes the statement, which ends the read.
             rows = self._epoch_conn.execute(_AUTH_EPOCH).fetchall()
@@ -172,28 +173,35 @@ class Database:
     async def checkpoint_forever(
         self, every_seconds: float = 1.0, restart_frames: int = WAL_RESTART_FRAMES
     ) -> None:
+        """SQLite only: a checkpoint round (see ``checkpoint``) every ``every_seconds``, for as
+        long as the process serves. A process that stops leaves the rest to the next."""
+        if self._file is None:
+            return
+        while True:
+            await asyncio.sleep(every_seconds)
+            try:
+                await self.checkpoint(restart_frames)
+            except sqlite3.Error as exc:  # e.g. busy: try again next round
+                log.debug("checkpoint skipped: %s", exc)
+
+    async def checkpoint(self, restart_frames: int = WAL_RESTART_FRAMES) -> None:
         """SQLite only: copy the WAL back into the database file on a helper thread, and keep
         the WAL from growing without end.
 
         A PASSIVE checkpoint never blocks writers or readers, but under steady writes it never
         catches up either, and SQLite only starts the WAL file over when a writer finds every
         frame copied back: the file grew by tens of MB a second under load (and every frame
-        copied, fsynced). So once a round leaves more than ``restart_frames`` behind, a second
+        copied, fsynced). So once the WAL holds more than ``restart_frames`` frames, a second
         round runs while this process's writers wait: it only has the frames written during
         the first (about 10 ms of waiting at 1,600 submits a second), and the next write starts
-        the WAL over. A process that stops leaves the rest to the next."""
-        path = make_url(self.url).database
-        if not self.is_sqlite or not path or path == ":memory:":
+        the WAL over."""
+        if self._file is None:
             return
-        while True:
-            await asyncio.sleep(every_seconds)
-            try:
-                frames = await asyncio.to_thread(_checkpoint, path)
-                if frames > restart_frames and self._write_lock is not None:
-                    async with self._write_lock:
-                        await asyncio.to_thread(_checkpoint, path)
-            except sqlite3.Error as exc:  # e.g. busy: try again next round
-                log.debug("checkpoint skipped: %s", exc)
+        assert self._write_lock is not None
+        frames = await asyncio.to_thread(_checkpoint, self._file)
+        if frames > restart_frames:
+            async with self._write_lock:
+                await asyncio.to_thread(_checkpoint, self._file)
 
 
 class _ThisTurn:
