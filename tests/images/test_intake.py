@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import struct
-import time
 import zlib
 
 import pytest
@@ -100,15 +99,15 @@ def test_empty_is_refused() -> None:
 
 
 @pytest.mark.parametrize("side", [30_000, 10_000, 8_000])
-def test_decompression_bomb_is_refused_quickly(side: int) -> None:
-    # 10000^2 sits between Pillow's warning and error thresholds: no warning may leak.
+def test_decompression_bomb_is_refused_before_decoding(side: int) -> None:
+    # 10000^2 sits between Pillow's warning and error thresholds: no warning may leak. The data
+    # holds a sliver of the pixels, so a decoder would fail as truncated: the reason shows the
+    # refusal came from the header's size.
     data = _png_with_size(side, side)
     assert len(data) < 200
-    start = time.perf_counter()
     with pytest.raises(ImageRejected) as info:
         open_image(data)
     assert info.value.reason == "too_many_pixels"
-    assert time.perf_counter() - start < 0.5
 
 
 def test_webp_bomb_is_refused_before_decoder() -> None:
