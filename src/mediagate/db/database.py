@@ -31,7 +31,7 @@ from mediagate.db import sqlite_inline
 log = logging.getLogger("mediagate.db")
 _IMMEDIATE = "mediagate_immediate"
 # A WAL longer than this (256 MiB of 4 KiB pages) is checkpointed with the writers held back,
-# so that it starts over (see Database.checkpoint_forever). Only sustained heavy writes get
+# so that it starts over (see Database.checkpoint). Only sustained heavy writes get
 # there: about six seconds of a saturated server.
 WAL_RESTART_FRAMES = 65_536
 _AFTER_COMMIT = "mediagate_after_commit"
