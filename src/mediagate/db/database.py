@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -36,6 +36,7 @@ _IMMEDIATE = "mediagate_immediate"
 WAL_RESTART_FRAMES = 65_536
 _AFTER_COMMIT = "mediagate_after_commit"
 _AUTH_EPOCH = "SELECT value FROM auth_epoch WHERE id = 1"
+T = TypeVar("T")
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -75,6 +76,7 @@ class Database:
         self._epoch_conn: sqlite3.Connection | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._epoch_this_turn = _ThisTurn()
+        self._epoch_reads = _NextRead(self._server_auth_epoch)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -130,21 +132,22 @@ class Database:
         Callers in the same turn of the event loop share one read. It was made after each of
         their requests had arrived, so none of them misses a change made before it arrived.
         A read costs about 15 µs on SQLite after any commit (a new read transaction), and the
-        submit batcher commits all the time."""
+        submit batcher commits all the time. On PostgreSQL a read is a round trip, and callers
+        that arrive while one is under way share the next (see ``_NextRead``)."""
         if self._epoch_this_turn.fresh:
             return self._epoch_this_turn.value
-        if self.is_sqlite:
-            value = self._sqlite_auth_epoch()
-        else:
-            try:
-                async with self.engine.connect() as conn:
-                    read = (await conn.exec_driver_sql(_AUTH_EPOCH)).scalar()
-            except DBAPIError as exc:
-                log.debug("auth epoch unreadable: %s", exc)
-                return None
-            value = None if read is None else int(read)
+        value = self._sqlite_auth_epoch() if self.is_sqlite else await self._epoch_reads.join()
         self._epoch_this_turn.keep(value)
         return value
+
+    async def _server_auth_epoch(self) -> int | None:
+        try:
+            async with self.engine.connect() as conn:
+                read = (await conn.exec_driver_sql(_AUTH_EPOCH)).scalar()
+        except DBAPIError as exc:
+            log.debug("auth epoch unreadable: %s", exc)
+            return None
+        return None if read is None else int(read)
 
     def _sqlite_auth_epoch(self) -> int | None:
         # A connection of its own, in autocommit: each statement sees the latest commit in WAL
@@ -202,6 +205,50 @@ class Database:
         if frames > restart_frames:
             async with self._write_lock:
                 await asyncio.to_thread(_checkpoint, self._file)
+
+
+class _NextRead(Generic[T]):
+    """Concurrent callers share reads: a caller joins the next read to start, never one
+    already under way (it may have been made before the caller arrived). So at most one read
+    runs at a time, and one more waits for it.
+
+    Without it, under load every request that arrived in its own turn of the loop checked out
+    a connection for its own epoch read: 32 concurrent clients kept more connections busy than
+    the pool holds, and PostgreSQL spent most of its time starting and ending the overflow's
+    sessions (bench/RESULTS.md)."""
+
+    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
+        self._read = read
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next: asyncio.Future[T] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def join(self) -> T:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # what a loop that has ended left behind is no use
+            self._loop, self._next, self._reader = loop, None, None
+        if self._next is None:
+            self._next = loop.create_future()
+        if self._reader is None or self._reader.done():
+            self._reader = loop.create_task(self._run())
+        # A caller that goes away leaves the read to the others.
+        return await asyncio.shield(self._next)
+
+    async def _run(self) -> None:
+        while self._next is not None:
+            waiting, self._next = self._next, None
+            try:
+                value = await self._read()
+            except asyncio.CancelledError:
+                for future in (waiting, self._next):
+                    if future is not None:
+                        future.cancel()
+                self._next = None
+                raise
+            except Exception as exc:
+                waiting.set_exception(exc)
+            else:
+                waiting.set_result(value)
 
 
 class _ThisTurn:
