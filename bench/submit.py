@@ -714,6 +714,22 @@ def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) 
 # --------------------------------------------------------------------------- report
 
 
+def _report_rates(
+    args: argparse.Namespace, backend: str, code: str, phases: list[PhaseResult]
+) -> None:
+    if args.json:
+        summary = {"backend": backend, "code": code, "phases": [asdict(r) for r in phases]}
+        print(json.dumps(json_safe(summary), indent=2))
+        return
+    print(f"\nbackend={backend}  window={args.duration:g}s  code={code}")
+    for r in phases:
+        print(
+            f"generate at {r.label:>8}: {r.rps:8.1f} rps  p50 {r.p50_ms:6.1f} ms  "
+            f"p99 {r.p99_ms:6.1f} ms  server CPU {r.server_cpu_pct:5.1f}%  "
+            f"other CPU {r.other_cpu_pct:5.1f}%  errors {r.errors}"
+        )
+
+
 def _report(
     args: argparse.Namespace,
     backend: str,
@@ -843,7 +859,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="also measure POST /v1/credits/estimate: the same auth, rate limit, validation "
         "and pricing as a submit, one read and no write",
     )
+    p.add_argument(
+        "--rates",
+        type=lambda text: [float(rate) for rate in text.split(",")],
+        default=None,
+        help="instead of the peak and half-peak phases: generate only, open loop, at each of "
+        "these submits per second (e.g. 190,380,570), so that codes compare at equal load",
+    )
     args = p.parse_args(argv)
+    if args.rates is not None and (not args.rates or min(args.rates) <= 0):
+        p.error("--rates must be positive numbers")
     if args.duration <= 0 or args.concurrency < 1 or args.rounds < 1 or args.clients < 1:
         p.error("duration, concurrency, rounds and clients must be positive")
     if args.database_url and not args.database_url.startswith("postgresql"):
@@ -866,6 +891,13 @@ def main(argv: list[str] | None = None) -> int:
     with _postgres_database(args.database_url) as pg_url, _server(args, pg_url) as server:
         log(f"server pid {server.pid} at {server.base_url} ({backend}), code {server.code}")
         bench = Bench(args, server.base_url, server.api_key, server.pid)
+        if args.rates:
+            try:
+                fixed = [bench.run("generate", "open", f"{rate:g}/s", rate) for rate in args.rates]
+            finally:
+                bench.close()
+            _report_rates(args, backend, server.code, fixed)
+            return 0
         try:
             rounds: dict[str, list[PhaseResult]] = {"healthz": [], "generate": []}
             for n in range(args.rounds):
