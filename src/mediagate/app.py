@@ -18,7 +18,7 @@ from mediagate.surfaces import health
 from mediagate.surfaces.avatars import errors as avatars_errors
 from mediagate.surfaces.avatars import routes as avatars
 from mediagate.surfaces.deps import document_bearer_auth
-from mediagate.surfaces.errors import ErrorRenderers
+from mediagate.surfaces.errors import ErrorRenderers, document_errors
 from mediagate.surfaces.generate_chat import errors as generate_chat_errors
 from mediagate.surfaces.generate_chat import routes as generate_chat
 from mediagate.surfaces.image_agent import errors as image_agent_errors
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     renderers.register(["/api/v1/avatars", "/api/v1/jobs"], avatars_errors.render_error)
     renderers.register(["/api/v1/image-editor"], image_editor_errors.render_error)
     renderers.install(app)
+    document_errors(app, renderers)
     # Outermost, so that every response, errors included, carries the rate-limit headers.
     app.add_middleware(RateLimitHeaders)
     for module in (

@@ -6,8 +6,10 @@ the native envelope is the fallback.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediagate.credits.service import TOP_UP_SUGGESTION
 from mediagate.errors import DomainError
 
 log = logging.getLogger("mediagate.errors")
@@ -89,6 +92,123 @@ class ErrorRenderers:
             return response
 
         app.add_middleware(_CatchAll, renderers=self)
+
+
+# What the published OpenAPI shows for each error an operation can answer: the machine code, a
+# message and the details, as a route would raise them. Each surface renders them its own way.
+_EXAMPLES: dict[int, tuple[str, str, dict[str, Any]]] = {
+    400: ("validation_error", "Field required", {}),
+    401: ("invalid_api_key", "invalid or revoked API key", {}),
+    402: (
+        "insufficient_credits",
+        "this needs 20 credits and 5 are available",
+        {"required": 20, "available": 5, "suggestion": TOP_UP_SUGGESTION},
+    ),
+    403: ("missing_scope", "this key lacks the 'generate' scope", {"scope": "generate"}),
+    404: ("not_found", "no such object in this workspace", {}),
+    409: ("conflict", "this key was used with a different request", {}),
+    413: ("payload_too_large", "the body is larger than this endpoint accepts", {}),
+    422: ("provider_rejected", "the provider refused the input", {}),
+    429: ("rate_limited", "rate limit of 60 requests per minute reached", {"retry_after": "12"}),
+}
+
+
+# Declared by the routes that submit a job (``responses=``); ``document_errors`` renders them.
+SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    402: {"description": "Not enough credits available for the job's estimate"},
+    409: {"description": "The idempotency key was used with a different request"},
+}
+
+
+def document_errors(app: FastAPI, renderers: ErrorRenderers) -> None:
+    """Show each operation's error responses in the OpenAPI document as its surface renders
+    them, in place of FastAPI's 422 (invalid input is answered with 400 here):
+
+    - 400 where the operation takes parameters or a body;
+    - 401, 403 and 429 where it authenticates (the key, its scopes, the plan's minute);
+    - 404 where its path names an object;
+    - and whatever error statuses the route declares itself (``responses=``), e.g. 402 and
+      409 on submits, filled in the same way."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.get("components", {}).get("schemas", {})
+        for path, operations in schema["paths"].items():
+            render = renderers.for_path(path)
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "HTTPValidationError" in json.dumps(responses.get("422", {})):
+                    del responses["422"]  # FastAPI's own, for a body we never send
+                statuses = {int(status) for status in responses if int(status) >= 400}
+                if operation.get("parameters") or operation.get("requestBody"):
+                    statuses.add(400)
+                if operation.get("security"):
+                    statuses |= {401, 403, 429}
+                if "{" in path:
+                    statuses.add(404)
+                for status in sorted(statuses):
+                    declared = responses.get(str(status), {})
+                    responses[str(status)] = {
+                        "description": HTTPStatus(status).phrase,
+                        **declared,
+                        "content": {
+                            "application/json": _example(render, status, operation, schemas)
+                        },
+                    }
+        # FastAPI's validation error schemas describe a body we never send.
+        for name in ("HTTPValidationError", "ValidationError"):
+            if f'"#/components/schemas/{name}"' not in json.dumps(schema["paths"]):
+                schemas.pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _example(
+    render: Renderer, status: int, operation: dict[str, Any], schemas: dict[str, Any]
+) -> dict[str, Any]:
+    code, message, details = _EXAMPLES.get(status, ("error", HTTPStatus(status).phrase, {}))
+    errors: FieldErrors | None = None
+    if status == 400:
+        field = _required_field(operation, schemas)
+        if field is None:  # nothing is required: a value of the wrong kind, then
+            parameters = sorted(operation.get("parameters", []), key=lambda p: p["in"] == "path")
+            field = parameters[0]["name"] if parameters else "body"
+            message = "invalid value"
+        errors = [{"field": field, "message": message}]
+        message = f"{field}: {message}"
+    body = json.loads(bytes(render(status, code, message, details, errors).body))
+    return {"schema": _schema_of(body), "example": body}
+
+
+def _required_field(operation: dict[str, Any], schemas: dict[str, Any]) -> str | None:
+    """The first field the operation requires: in its body, else among its query and header
+    parameters (a path parameter is never missing)."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        body = media.get("schema", {})
+        if "$ref" in body:
+            body = schemas.get(body["$ref"].rsplit("/", 1)[-1], {})
+        if body.get("required"):
+            return str(body["required"][0])
+    parameters = operation.get("parameters", [])
+    return next((p["name"] for p in parameters if p.get("required") and p["in"] != "path"), None)
+
+
+def _schema_of(value: Any) -> dict[str, Any]:
+    """A schema that the example satisfies, and every response of its kind: objects name
+    their keys and types, and where the example holds nothing (``null``, ``{}``, ``[]``)
+    nothing is promised."""
+    if isinstance(value, dict) and value:
+        return {"type": "object", "properties": {k: _schema_of(v) for k, v in value.items()}}
+    if isinstance(value, list) and value:
+        return {"type": "array", "items": _schema_of(value[0])}
+    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")):
+        if isinstance(value, kind):
+            return {"type": name}
+    return {}
 
 
 class _CatchAll:

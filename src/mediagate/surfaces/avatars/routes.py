@@ -28,6 +28,7 @@ from mediagate.jobs.service import Accepted, JobService, SubmitRequest, submit_j
 from mediagate.runtime import Runtime
 from mediagate.surfaces.avatars import schemas as s
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
+from mediagate.surfaces.errors import SUBMIT_ERRORS
 
 router = APIRouter(tags=["avatars"])
 SURFACE = "avatars"
@@ -68,6 +69,7 @@ def _accepted(job: Accepted) -> dict[str, Any]:
 @router.post(
     "/api/v1/avatars/generate",
     status_code=202,
+    responses=SUBMIT_ERRORS,
     response_model=s.AvatarAccepted,
     summary="Queue an avatar generation job",
 )

@@ -25,6 +25,7 @@ from mediagate.jobs.models import Job
 from mediagate.jobs.repository import JobRepository
 from mediagate.jobs.service import Accepted, JobService, SubmitRequest, submit_job
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
+from mediagate.surfaces.errors import SUBMIT_ERRORS
 from mediagate.surfaces.generate_chat import schemas as s
 from mediagate.surfaces.generate_chat.schemas import VIDEO_DURATIONS
 from mediagate.surfaces.prefer import wait_seconds
@@ -46,6 +47,7 @@ def new_job_id(now: datetime) -> str:
 @router.post(
     "/api/generate",
     response_model=s.GenerateAccepted,
+    responses=SUBMIT_ERRORS,
     summary="Generate an image or a video with the workspace's default model",
 )
 async def generate(

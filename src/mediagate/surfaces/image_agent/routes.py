@@ -29,6 +29,7 @@ from mediagate.jobs.views import stream_link
 from mediagate.net.guard import FetchRefused, check_url
 from mediagate.runtime import Runtime
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep
+from mediagate.surfaces.errors import SUBMIT_ERRORS
 from mediagate.surfaces.image_agent import schemas as s
 from mediagate.surfaces.native.envelope import Envelope, ok
 from mediagate.surfaces.prefer import wait_seconds
@@ -169,6 +170,7 @@ def _request_body_doc() -> dict[str, Any]:
 @router.post(
     "/v2/image/agent",
     openapi_extra=_request_body_doc(),
+    responses=SUBMIT_ERRORS,
     status_code=202,
     response_model=Envelope[s.JobAccepted],
     response_model_exclude_unset=True,

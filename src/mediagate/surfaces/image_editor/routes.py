@@ -52,6 +52,7 @@ from mediagate.jobs.status import JobStatus
 from mediagate.net.guard import FetchRefused, fetch
 from mediagate.runtime import Runtime
 from mediagate.surfaces.deps import PrincipalDep, RuntimeDep, base_url
+from mediagate.surfaces.errors import SUBMIT_ERRORS
 from mediagate.surfaces.image_editor import schemas as s
 from mediagate.surfaces.image_editor.access import require_editor
 
@@ -407,7 +408,18 @@ async def _inputs(
     return prompt, links, fetched, resolved
 
 
-@router.post("/process", status_code=201, summary="Generate or edit an image and wait for it")
+@router.post(
+    "/process",
+    status_code=201,
+    responses={
+        **SUBMIT_ERRORS,
+        422: {
+            "description": "The provider refused the input, or the workspace's own provider "
+            "key is missing or was refused"
+        },
+    },
+    summary="Generate or edit an image and wait for it",
+)
 async def process(
     body: s.ProcessRequest,
     principal: PrincipalDep,

@@ -21,6 +21,7 @@ from mediagate.surfaces.deps import (
     read_json,
     reads_itself,
 )
+from mediagate.surfaces.errors import SUBMIT_ERRORS
 from mediagate.surfaces.native import schemas as s
 from mediagate.surfaces.native.envelope import Envelope, ok
 from mediagate.surfaces.native.jobs import job_view
@@ -43,6 +44,7 @@ def _generate_result(job: Accepted) -> dict[str, Any]:
 @router.post(
     "/v1/generate",
     openapi_extra=reads_itself(s.GenerateRequest, headers=["prefer"]),
+    responses=SUBMIT_ERRORS,
     response_model=Envelope[s.GenerateResult],
     response_model_exclude_unset=True,
     summary="Start a generation (idempotent on request_id; Prefer: wait=N to wait for it)",
