@@ -17,17 +17,21 @@ from mediagate.runtime import Runtime
 from mediagate.surfaces import health
 from mediagate.surfaces.avatars import errors as avatars_errors
 from mediagate.surfaces.avatars import routes as avatars
+from mediagate.surfaces.avatars import schemas as avatars_schemas
+from mediagate.surfaces.body_limit import BODY_SLACK, BodyLimit, base64_size
 from mediagate.surfaces.deps import document_bearer_auth
 from mediagate.surfaces.errors import ErrorRenderers, document_errors
 from mediagate.surfaces.generate_chat import errors as generate_chat_errors
 from mediagate.surfaces.generate_chat import routes as generate_chat
 from mediagate.surfaces.image_agent import errors as image_agent_errors
 from mediagate.surfaces.image_agent import routes as image_agent
+from mediagate.surfaces.image_agent import schemas as image_agent_schemas
 from mediagate.surfaces.image_editor import errors as image_editor_errors
 from mediagate.surfaces.image_editor import presets as image_editor_presets
 from mediagate.surfaces.image_editor import routes as image_editor
 from mediagate.surfaces.native import assets, byok, docs, identity, jobs, members, routes, webhooks
 from mediagate.surfaces.native.envelope import render_error
+from mediagate.surfaces.native.schemas import MAX_INPUT_IMAGES
 from mediagate.webhooks.dispatcher import Dispatcher
 
 
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     renderers.register(["/api/v1/image-editor"], image_editor_errors.render_error)
     renderers.install(app)
     document_errors(app, renderers)
+    app.add_middleware(BodyLimit, renderers=renderers, limits=_body_limits(runtime.settings))
     # Outermost, so that every response, errors included, carries the rate-limit headers.
     app.add_middleware(RateLimitHeaders)
     for module in (
@@ -96,3 +101,19 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     ):
         app.include_router(module.router)
     return app
+
+
+def _body_limits(settings: Settings) -> list[tuple[str, str, int]]:
+    """The routes whose bodies carry images may be as large as their own limits add up to;
+    every other body is a small JSON object (``DEFAULT_MAX_BODY``)."""
+    data_urls = MAX_INPUT_IMAGES * base64_size(settings.max_input_image_bytes) + BODY_SLACK
+    references = avatars_schemas.MAX_REFERENCES * base64_size(avatars_schemas.MAX_REFERENCE_BYTES)
+    uploads = image_agent_schemas.MAX_IMAGES * image_agent_schemas.MAX_IMAGE_BYTES
+    return [
+        ("POST", "/v1/generate", data_urls),
+        ("POST", "/v1/credits/estimate", data_urls),
+        ("POST", "/api/v1/avatars/generate", references + BODY_SLACK),
+        # Both stream their bodies and enforce their own limits as the bytes arrive.
+        ("POST", "/v2/image/agent", uploads + BODY_SLACK),
+        ("PUT", "/api/v1/image-editor/uploads/", settings.max_input_image_bytes + BODY_SLACK),
+    ]

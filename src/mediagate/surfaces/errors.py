@@ -116,7 +116,10 @@ _EXAMPLES: dict[int, tuple[str, str, dict[str, Any]]] = {
 # Declared by the routes that submit a job (``responses=``); ``document_errors`` renders them.
 SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     402: {"description": "Not enough credits available for the job's estimate"},
-    409: {"description": "The idempotency key was used with a different request"},
+    409: {
+        "description": "The idempotency key was used with a different request, or its first "
+        "request is still being processed (on /v1/generate also: a stale price_version)"
+    },
 }
 
 
