@@ -18,7 +18,6 @@ from mediagate.surfaces import health
 from mediagate.surfaces.avatars import errors as avatars_errors
 from mediagate.surfaces.avatars import routes as avatars
 from mediagate.surfaces.avatars import schemas as avatars_schemas
-from mediagate.surfaces.body_limit import BODY_SLACK, BodyLimit, base64_size
 from mediagate.surfaces.deps import document_bearer_auth
 from mediagate.surfaces.errors import ErrorRenderers, document_errors
 from mediagate.surfaces.generate_chat import errors as generate_chat_errors
@@ -29,6 +28,7 @@ from mediagate.surfaces.image_agent import schemas as image_agent_schemas
 from mediagate.surfaces.image_editor import errors as image_editor_errors
 from mediagate.surfaces.image_editor import presets as image_editor_presets
 from mediagate.surfaces.image_editor import routes as image_editor
+from mediagate.surfaces.input_guard import BODY_SLACK, InputGuard, base64_size
 from mediagate.surfaces.native import assets, byok, docs, identity, jobs, members, routes, webhooks
 from mediagate.surfaces.native.envelope import render_error
 from mediagate.surfaces.native.schemas import MAX_INPUT_IMAGES
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     renderers.register(["/api/v1/image-editor"], image_editor_errors.render_error)
     renderers.install(app)
     document_errors(app, renderers)
-    app.add_middleware(BodyLimit, renderers=renderers, limits=_body_limits(runtime.settings))
+    app.add_middleware(InputGuard, renderers=renderers, limits=_body_limits(runtime.settings))
     # Outermost, so that every response, errors included, carries the rate-limit headers.
     app.add_middleware(RateLimitHeaders)
     for module in (

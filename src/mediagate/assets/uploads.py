@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_multipart import MultipartParser
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import parse_options_header
 
 from mediagate.assets.models import Asset
@@ -152,7 +153,13 @@ class _Collector:
             self._handle.close()  # type: ignore[attr-defined]
             self._file = None
         else:
-            self.form.fields[self._name] = self._field_value.decode("utf-8", "replace")
+            value = self._field_value.decode("utf-8", "replace")
+            if "\x00" in value or "\x00" in self._name:  # PostgreSQL cannot store it
+                raise InvalidRequest(
+                    f"form field {self._name!r}: text may not contain NUL (U+0000) characters",
+                    field=self._name,
+                )
+            self.form.fields[self._name] = value
 
     def close(self) -> None:
         if self._file is not None:
@@ -178,9 +185,12 @@ async def parse_multipart(
     collector = _Collector(form, staging, is_file_field, max_files, max_file_bytes)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     try:
-        async for chunk in chunks:
-            parser.write(chunk)
-        parser.finalize()
+        try:
+            async for chunk in chunks:
+                parser.write(chunk)
+            parser.finalize()
+        except ParseError as exc:  # not multipart as it claims to be
+            raise InvalidRequest(f"malformed multipart body: {exc}", field="body") from None
     except BaseException:
         collector.close()
         form.cleanup()

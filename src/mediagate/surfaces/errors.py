@@ -28,6 +28,7 @@ FieldErrors = list[dict[str, str]]
 Renderer = Callable[[int, str, str, dict[str, Any], FieldErrors | None], JSONResponse]
 
 _HTTP_CODES = {
+    400: "invalid_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",

@@ -347,3 +347,19 @@ def test_saved_agents_crud_and_use(server: Server) -> None:
     assert t.client.get(f"/v2/agents/{agent['id']}").status_code == 404
     bad = t.client.post("/v2/agents", json={"name": "x", "allowed_tools": ["paint"]})
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"].startswith("allowed_tools")
+
+
+def test_bodies_that_do_not_parse_are_400_not_500(server: Server) -> None:
+    t = server.tenant()
+    # JSON nested past the parser's recursion limit (it raised RecursionError: a 500).
+    deep = b"[" * 5000 + b"]" * 5000
+    r = t.client.post("/v2/image/agent", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "body", r.text
+    # A multipart body whose boundary is not the declared one (the parser's error was a 500).
+    malformed = b'--x\r\nContent-Disposition: form-data; name="instructions"\r\n\r\nhi\r\n--x--\r\n'
+    r = t.client.post(
+        "/v2/image/agent",
+        content=malformed,
+        headers={"content-type": "multipart/form-data; boundary=y"},
+    )
+    assert r.status_code == 400 and "multipart" in r.text, r.text

@@ -66,6 +66,8 @@ async def _read_json(request: Request) -> dict[str, Any]:
         data = json.loads(body)
     except ValueError as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}", field="body") from None
+    except RecursionError:
+        raise InvalidRequest("body is nested too deeply", field="body") from None
     if not isinstance(data, dict):
         raise InvalidRequest("body must be a JSON object", field="body")
     return data

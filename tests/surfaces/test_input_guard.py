@@ -3,12 +3,15 @@ Content-Length is over the limit, and as the bytes arrive when the body is chunk
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 
 import httpx
+import pytest
+from PIL import Image
 
-from mediagate.surfaces.body_limit import BODY_SLACK, DEFAULT_MAX_BODY, base64_size
+from mediagate.surfaces.input_guard import BODY_SLACK, DEFAULT_MAX_BODY, _NulSearch, base64_size
 from mediagate.surfaces.native.schemas import MAX_INPUT_IMAGES
 from tests.conftest import Server
 
@@ -87,3 +90,77 @@ def test_routes_with_images_get_what_their_images_add_up_to(server: Server) -> N
             t.client, "/api/v1/avatars/generate", _json_of_size(2 * DEFAULT_MAX_BODY), chunked=False
         )
         assert r.status_code == 400, r.text
+
+
+# --------------------------------------------------------------------------- NUL characters
+
+NUL_ESCAPES = [b'"a\\u0000b"', b'"\\\\\\u0000"', b'"\\\\\\\\\\\\\\u0000"']
+NOT_NUL = [b'"\\\\u0000"', b'"\\\\\\\\u0000"', b'"u0000"', b'"\\u0001"']
+
+
+@pytest.mark.parametrize("text", NUL_ESCAPES)
+def test_a_nul_escape_is_found_wherever_the_chunks_split_it(text: bytes) -> None:
+    body = b'{"prompt": ' + text + b"}"
+    assert "\x00" in json.loads(body)["prompt"]
+    assert _NulSearch().found_in(body)
+    for cut in range(1, len(body)):
+        search = _NulSearch()
+        assert search.found_in(body[:cut]) or search.found_in(body[cut:]), cut
+    search = _NulSearch()  # one byte at a time: the backslash run spans many chunks
+    assert any(search.found_in(body[i : i + 1]) for i in range(len(body)))
+
+
+@pytest.mark.parametrize("text", NOT_NUL)
+def test_an_escaped_backslash_before_u0000_is_text(text: bytes) -> None:
+    body = b'{"prompt": ' + text + b"}"
+    assert json.loads(body)["prompt"].find("\x00") == -1
+    for cut in range(len(body) + 1):
+        search = _NulSearch()
+        assert not search.found_in(body[:cut]) and not search.found_in(body[cut:]), cut
+    search = _NulSearch()
+    assert not any(search.found_in(body[i : i + 1]) for i in range(len(body)))
+
+
+def test_nul_is_refused_in_bodies_paths_and_queries(server: Server) -> None:
+    """PostgreSQL cannot store U+0000 (it failed the statement: a 500); both databases refuse
+    it at the edge with a 400 in the surface's envelope."""
+    t = server.tenant()
+    nul = "a\x00b"
+    bodies = [
+        ("/v1/generate", {"request_id": "nul", "model": "z-image", "prompt": nul}),
+        ("/v1/webhooks", {"url": "https://example.com/hook", "description": nul}),
+        ("/api/chat", {"message": nul}),
+        ("/v2/agents", {"name": nul, "instructions": "x"}),
+        ("/api/v1/avatars/generate", {"prompt": "a portrait", "metadata": {"k": nul}}),
+    ]
+    for path, body in bodies:
+        raw = json.dumps(body).encode()
+        assert b"\\u0000" in raw
+        for chunked in (False, True):
+            r = _post(t.client, path, raw, chunked=chunked)
+            assert r.status_code == 400 and "NUL" in r.text, (path, r.text)
+    r = t.client.post("/v1/generate", json=bodies[0][1])
+    assert r.json()["message"] == "invalid_request", r.text
+    r = t.client.post("/api/v1/avatars/generate", json=bodies[4][1])
+    assert r.json()["error"]["type"] == "invalid_request_error", r.text
+    for url in ("/v1/jobs/a%00b", "/v1/webhooks/deliveries?job_id=a%00b"):
+        r = t.client.get(url)
+        assert r.status_code == 400 and "NUL" in r.text, (url, r.text)
+        assert r.json()["data"]["field"] in ("path", "query")
+    form = {"instructions": nul}
+    r = t.client.post("/v2/image/agent", data=form, files={"images": ("a.png", _png())})
+    assert r.status_code == 400 and "NUL" in r.text, r.text
+
+
+def test_a_backslash_before_u0000_is_kept_as_text(server: Server) -> None:
+    t = server.tenant()
+    text = "escape sequences like \\u0000 are text"
+    r = t.client.post("/v1/webhooks", json={"url": "https://example.com/h", "description": text})
+    assert r.status_code in (200, 201), r.text
+    assert r.json()["data"]["description"] == text
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(out, "PNG")
+    return out.getvalue()
