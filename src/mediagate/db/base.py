@@ -51,6 +51,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The largest integer either database stores (BIGINT; SQLite's INTEGER): integer input that
+# reaches a column or a LIMIT/OFFSET is bounded by it, so that a larger one is a 400 rather
+# than a driver's overflow.
+MAX_BIGINT = 2**63 - 1
+
+
 class _RandomBytes:
     """Bytes from the OS's CSPRNG, fetched 4 KiB at a time: one ``getrandom`` call serves
     about 400 ids instead of one each (a submit makes three). Locked, because the CLI and

@@ -19,6 +19,7 @@ from mediagate.avatars import library
 from mediagate.avatars.models import SavedAvatar
 from mediagate.avatars.service import SavedAvatarService
 from mediagate.catalog.service import CatalogService
+from mediagate.db.base import MAX_BIGINT
 from mediagate.errors import InvalidRequest
 from mediagate.idempotency.service import fingerprint
 from mediagate.images.intake import sniff_mime
@@ -209,7 +210,7 @@ async def list_avatars(
     principal: PrincipalDep,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
 ) -> dict[str, Any]:
     principal.require("avatars")
     async with runtime.db.reader() as session:

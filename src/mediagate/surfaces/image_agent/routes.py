@@ -21,6 +21,7 @@ from mediagate.assets.uploads import (
     store_image_bytes,
 )
 from mediagate.catalog.service import CatalogService
+from mediagate.db.base import MAX_BIGINT
 from mediagate.errors import InvalidRequest, PayloadTooLarge
 from mediagate.idempotency.service import fingerprint
 from mediagate.jobs.follow import TERMINAL_EVENTS, wait_until_done
@@ -282,7 +283,7 @@ async def list_agents(
     principal: PrincipalDep,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
 ) -> dict[str, Any]:
     principal.require("image_agent")
     async with runtime.db.reader() as session:

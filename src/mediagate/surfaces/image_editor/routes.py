@@ -30,7 +30,7 @@ from mediagate.auth.principal import Principal
 from mediagate.catalog.pricing import Units, quote
 from mediagate.catalog.schemas import Model
 from mediagate.credits.service import CreditService
-from mediagate.db.base import new_id
+from mediagate.db.base import MAX_BIGINT, new_id
 from mediagate.editor.images import UPLOAD_WINDOW, EditorImageRepository, EditorImageService
 from mediagate.editor.models import EditorImage
 from mediagate.editor.presets import resolve_character, resolve_style
@@ -564,7 +564,8 @@ async def list_jobs(
     principal: PrincipalDep,
     runtime: RuntimeDep,
     request: Request,
-    page: Annotated[int, Query(ge=1)] = 1,
+    # The page times its size is an OFFSET: it must stay within BIGINT too.
+    page: Annotated[int, Query(ge=1, le=MAX_BIGINT // s.MAX_PER_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=s.MAX_PER_PAGE)] = 50,
     status: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mediagate.db.base import MAX_BIGINT
+
 ModelTier = Literal["pro", "standard", "creative"]
 UploadMime = Literal["image/jpeg", "image/png", "image/webp", "image/gif"]
 # "platform" runs on the server's own provider keys and costs credits; the others use the
@@ -26,7 +28,9 @@ class UploadUrlRequest(BaseModel):
 
     file_name: str = Field(min_length=1, max_length=255)
     mime_type: UploadMime
-    file_size: int | None = Field(None, ge=0, description="Bytes; kept for the record only")
+    file_size: int | None = Field(
+        None, ge=0, le=MAX_BIGINT, description="Bytes; kept for the record only"
+    )
 
 
 class UploadUrl(BaseModel):
