@@ -146,7 +146,7 @@ def document_errors(app: FastAPI, renderers: ErrorRenderers) -> None:
                 responses = operation.setdefault("responses", {})
                 if "HTTPValidationError" in json.dumps(responses.get("422", {})):
                     del responses["422"]  # FastAPI's own, for a body we never send
-                statuses = {int(status) for status in responses if int(status) >= 400}
+                statuses = {int(s) for s in responses if s.isdigit() and int(s) >= 400}
                 if operation.get("parameters") or operation.get("requestBody"):
                     statuses.add(400)
                 if operation.get("security"):
