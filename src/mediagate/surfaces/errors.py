@@ -185,7 +185,30 @@ def _example(
         errors = [{"field": field, "message": message}]
         message = f"{field}: {message}"
     body = json.loads(bytes(render(status, code, message, details, errors).body))
-    return {"schema": _schema_of(body), "example": body}
+    schema = _schema_of(body)
+    if status == 400:  # a request that parses but does not fit is a 400 of another shape
+        refused = render(
+            400, "invalid_request", "units.count must be one of [1, 2, 4, 8]", {}, None
+        )
+        schema = _either(schema, _schema_of(json.loads(bytes(refused.body))))
+    return {"schema": schema, "example": body}
+
+
+def _either(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """A schema that both bodies satisfy: what they share, and nothing promised where they
+    differ."""
+    if a == b:
+        return a
+    if a.get("type") == b.get("type") == "object":
+        names = {**a["properties"], **b["properties"]}
+        return {
+            "type": "object",
+            "properties": {
+                name: _either(a["properties"].get(name, {}), b["properties"].get(name, {}))
+                for name in names
+            },
+        }
+    return {}
 
 
 def _required_field(operation: dict[str, Any], schemas: dict[str, Any]) -> str | None:

@@ -111,6 +111,11 @@ def test_openapi_documents_errors_as_each_surface_sends_them(server: Server) -> 
         assert _shape(r.json()) == _shape(example), (path, status, r.json(), example)
     generate = spec["paths"]["/v1/generate"]["post"]["responses"]
     assert set(generate) == {"200", "400", "401", "402", "403", "409", "429"}
+    # A 400 comes in two shapes: field errors in `errors`, or a refusal's details in `data`.
+    invalid = generate["400"]["content"]["application/json"]["schema"]["properties"]
+    assert (
+        invalid["data"] == {} and invalid["errors"] == {} and invalid["code"]["type"] == "integer"
+    )
     assert "404" in spec["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]
     assert set(spec["paths"]["/healthz"]["get"]["responses"]) == {"200"}
     process = spec["paths"]["/api/v1/image-editor/process"]["post"]["responses"]
