@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from mediagate import __version__
+from mediagate.assets.uploads import base64_size
 from mediagate.config import Settings
 from mediagate.jobs.worker import Worker
 from mediagate.plans.ratelimit import RateLimitHeaders
@@ -28,7 +29,7 @@ from mediagate.surfaces.image_agent import schemas as image_agent_schemas
 from mediagate.surfaces.image_editor import errors as image_editor_errors
 from mediagate.surfaces.image_editor import presets as image_editor_presets
 from mediagate.surfaces.image_editor import routes as image_editor
-from mediagate.surfaces.input_guard import BODY_SLACK, InputGuard, base64_size
+from mediagate.surfaces.input_guard import BODY_SLACK, InputGuard
 from mediagate.surfaces.native import assets, byok, docs, identity, jobs, members, routes, webhooks
 from mediagate.surfaces.native.envelope import render_error
 from mediagate.surfaces.native.schemas import MAX_INPUT_IMAGES

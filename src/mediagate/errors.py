@@ -24,6 +24,10 @@ class DomainError(Exception):
         self.details = details
 
 
+# PostgreSQL cannot store U+0000 in text; both databases refuse it at the edge alike.
+NUL_REFUSED = "text may not contain NUL (U+0000) characters"
+
+
 class InvalidRequest(DomainError):
     code, status = "invalid_request", 400
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from mediagate.surfaces.input_guard import BODY_SLACK, DEFAULT_MAX_BODY, _NulSearch, base64_size
+from mediagate.assets.uploads import base64_size
+from mediagate.surfaces.input_guard import BODY_SLACK, DEFAULT_MAX_BODY, _NulSearch
 from mediagate.surfaces.native.schemas import MAX_INPUT_IMAGES
 from tests.conftest import Server
 

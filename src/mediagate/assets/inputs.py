@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from mediagate.assets import signing
 from mediagate.assets.storage import Storage
+from mediagate.assets.uploads import base64_size
 from mediagate.engines.base import EngineError
 from mediagate.net.guard import FetchRefused, fetch
 
@@ -60,7 +61,7 @@ class InputLoader:
         header, _, payload = url.partition(",")
         if ";base64" not in header:
             raise EngineError("data URLs must be base64-encoded", code="invalid_input_image")
-        if len(payload) > (self.max_bytes * 4) // 3 + 4:
+        if len(payload) > base64_size(self.max_bytes) + 4:
             raise EngineError("input image is too large", code="invalid_input_image")
         try:
             return base64.b64decode(payload, validate=True)

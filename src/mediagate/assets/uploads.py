@@ -26,7 +26,7 @@ from mediagate.assets.models import Asset
 from mediagate.assets.signing import signed_path
 from mediagate.assets.storage import Storage
 from mediagate.db.base import new_id
-from mediagate.errors import InvalidRequest, PayloadTooLarge
+from mediagate.errors import NUL_REFUSED, InvalidRequest, PayloadTooLarge
 from mediagate.images.intake import ImageRejected, encode, open_image, sniff_mime
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -156,7 +156,7 @@ class _Collector:
             value = self._field_value.decode("utf-8", "replace")
             if "\x00" in value or "\x00" in self._name:  # PostgreSQL cannot store it
                 raise InvalidRequest(
-                    f"form field {self._name!r}: text may not contain NUL (U+0000) characters",
+                    f"form field {self._name!r}: {NUL_REFUSED}",
                     field=self._name,
                 )
             self.form.fields[self._name] = value
@@ -225,6 +225,11 @@ async def store_image(path: Path, storage: Storage, *, max_pixels: int) -> Store
 INPUT_LINK_TTL = 30 * 24 * 3600
 
 
+def base64_size(raw_bytes: int) -> int:
+    """How long ``raw_bytes`` bytes are in base64 (a data URL's payload)."""
+    return (raw_bytes + 2) // 3 * 4
+
+
 def decode_base64_image(
     text: str, *, max_bytes: int, field: str, limit_label: str, raw_allowed: bool
 ) -> bytes:
@@ -240,7 +245,7 @@ def decode_base64_image(
     elif not raw_allowed:
         raise InvalidRequest("expected a data:image/...;base64,... URL", field=field)
     too_large = PayloadTooLarge(f"each image may be at most {limit_label}", field=field)
-    if len(payload) > (max_bytes * 4) // 3 + 8:
+    if len(payload) > base64_size(max_bytes) + 8:
         raise too_large
     try:
         data = base64.b64decode(payload, validate=True)

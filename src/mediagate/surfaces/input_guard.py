@@ -24,20 +24,15 @@ from collections.abc import Sequence
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediagate.errors import NUL_REFUSED
 from mediagate.surfaces.errors import ErrorRenderers
 
 # A JSON body of fields and short texts: prompts are at most 10,000 characters.
 DEFAULT_MAX_BODY = 1024 * 1024
 # What a body holds besides its images (fields, JSON or multipart framing).
 BODY_SLACK = 1024 * 1024
-NUL_REFUSED = "text may not contain NUL (U+0000) characters"
 _ESCAPE = b"u0000"
 _BACKSLASH = 0x5C
-
-
-def base64_size(raw_bytes: int) -> int:
-    """How long ``raw_bytes`` bytes are in base64 (a data URL's payload)."""
-    return (raw_bytes + 2) // 3 * 4
 
 
 class InputGuard:
