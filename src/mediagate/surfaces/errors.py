@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate.credits.service import TOP_UP_SUGGESTION
-from mediagate.errors import DomainError
+from mediagate.errors import Conflict, DomainError, InsufficientCredits, NotFound, PayloadTooLarge
+from mediagate.plans.ratelimit import RateLimited
 
 log = logging.getLogger("mediagate.errors")
 
@@ -101,16 +102,16 @@ _EXAMPLES: dict[int, tuple[str, str, dict[str, Any]]] = {
     400: ("validation_error", "Field required", {}),
     401: ("invalid_api_key", "invalid or revoked API key", {}),
     402: (
-        "insufficient_credits",
+        InsufficientCredits.code,
         "this needs 20 credits and 5 are available",
         {"required": 20, "available": 5, "suggestion": TOP_UP_SUGGESTION},
     ),
     403: ("missing_scope", "this key lacks the 'generate' scope", {"scope": "generate"}),
-    404: ("not_found", "no such object in this workspace", {}),
-    409: ("conflict", "this key was used with a different request", {}),
-    413: ("payload_too_large", "the body is larger than this endpoint accepts", {}),
+    404: (NotFound.code, "no such object in this workspace", {}),
+    409: (Conflict.code, "this key was used with a different request", {}),
+    413: (PayloadTooLarge.code, "the body is larger than this endpoint accepts", {}),
     422: ("provider_rejected", "the provider refused the input", {}),
-    429: ("rate_limited", "rate limit of 60 requests per minute reached", {"retry_after": "12"}),
+    429: (RateLimited.code, "rate limit of 60 requests per minute reached", {"retry_after": "12"}),
 }
 
 
